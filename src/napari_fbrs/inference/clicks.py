@@ -1,0 +1,78 @@
+"""Clicks as immutable values.
+
+A click is ``(row, col, positive)`` in pixel coordinates of the image the user sees (row 0 is
+the top). Coordinates may be fractional inside the predictor because transforms rescale them;
+user-facing code passes whole pixels. A sequence of clicks is just a tuple of :class:`Click`,
+so "the clicker state" is copied by copying the tuple.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Click:
+    row: float
+    col: float
+    positive: bool
+
+    @property
+    def coords(self) -> tuple[float, float]:
+        return (self.row, self.col)
+
+    def moved(self, row: float, col: float) -> Click:
+        """The same click at other coordinates (used by geometric transforms)."""
+        return Click(row, col, self.positive)
+
+    def inside(self, height: int, width: int) -> bool:
+        """True when the click falls on a pixel of an ``height x width`` image."""
+        return 0 <= self.row < height and 0 <= self.col < width
+
+
+def parse_clicks(text: str) -> tuple[Click, ...]:
+    """Parse ``"ROW,COL,+;ROW,COL,-"`` (also ``1``/``0``, ``pos``/``neg``) into clicks."""
+    clicks = []
+    for index, item in enumerate(part.strip() for part in text.split(";")):
+        if not item:
+            continue
+        fields = [f.strip() for f in item.split(",")]
+        if len(fields) != 3:
+            raise ValueError(f"click {index + 1} ({item!r}) must be ROW,COL,+ or ROW,COL,-")
+        try:
+            row, col = float(fields[0]), float(fields[1])
+        except ValueError:
+            raise ValueError(
+                f"click {index + 1} ({item!r}): ROW and COL must be numbers"
+            ) from None
+        clicks.append(Click(row, col, _parse_sign(fields[2], index, item)))
+    if not clicks:
+        raise ValueError("no clicks given")
+    return tuple(clicks)
+
+
+def clicks_from_triples(triples: Iterable[Sequence[object]]) -> tuple[Click, ...]:
+    """``[[row, col, is_positive], ...]`` (the JSON clicks-file format) into clicks."""
+    clicks = []
+    for index, triple in enumerate(triples):
+        if not isinstance(triple, Sequence) or len(triple) != 3:
+            raise ValueError(f"click {index + 1} must be [row, col, is_positive], got {triple!r}")
+        row, col, positive = triple
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (row, col)):
+            raise ValueError(f"click {index + 1}: row and col must be numbers, got {triple!r}")
+        if isinstance(positive, str):
+            positive = _parse_sign(positive, index, str(triple))
+        clicks.append(Click(float(row), float(col), bool(positive)))
+    if not clicks:
+        raise ValueError("no clicks given")
+    return tuple(clicks)
+
+
+def _parse_sign(token: str, index: int, item: str) -> bool:
+    token = token.lower()
+    if token in ("+", "1", "pos", "positive", "true", "t", "p"):
+        return True
+    if token in ("-", "0", "neg", "negative", "false", "f", "n"):
+        return False
+    raise ValueError(f"click {index + 1} ({item!r}): the sign must be + or -")

@@ -1,0 +1,298 @@
+"""The f-BRS predictor: one image, a growing list of clicks, a probability map per call.
+
+``set_image`` normalises the image once; ``predict(clicks)`` maps the clicks through ZoomIn and
+LimitLongestSide, runs the network (and, for BRS modes, L-BFGS-B on the refinement variables),
+and maps the probabilities back to image resolution. Everything that carries over between
+clicks (transform regions, previous probabilities, the BRS variables, cached backbone features)
+is captured by ``get_state`` and restored by ``set_state``, so undo is exact.
+
+What a click costs: f-BRS re-runs the backbone while the number of clicks is at most the
+network-clicks limit (the clicks are network inputs), then keeps the backbone features and only
+re-optimises the light head; RGB-/DistMap-BRS back-propagate through the whole network at every
+L-BFGS evaluation. The normalised image, the resized image and the ZoomIn crop are cached.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from napari_fbrs.model.dist_maps import encode_points
+from napari_fbrs.model.is_model import BRSFeatures, InteractiveModel
+
+from .brs import BRSObjective, click_masks, run_lbfgs, unpack_input_bias, unpack_scale_bias
+from .clicks import Click
+from .config import BRSMode, PredictorConfig
+from .transforms import HorizontalFlip, LimitLongestSide, ZoomIn
+
+
+@dataclass
+class ClickStats:
+    """Diagnostics of the last ``predict`` call."""
+
+    seconds: float = 0.0
+    lbfgs_evals: int = 0
+    zoom_roi: tuple[int, int, int, int] | None = None
+    backbone_runs: int = 0
+
+
+@dataclass(frozen=True)
+class PredictorState:
+    """An opaque snapshot for undo."""
+
+    transforms: tuple[Any, ...]
+    opt_data: np.ndarray | None
+    features: tuple[Any, ...] | None = field(default=None, compare=False)
+
+
+def _resize_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, size=like.shape[2:], mode="bilinear", align_corners=True)
+
+
+class Predictor:
+    """Stateful f-BRS inference on one image. Takes a built model, never a path."""
+
+    def __init__(
+        self,
+        model: InteractiveModel,
+        config: PredictorConfig | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        self.model = model
+        self.config = config or PredictorConfig()
+        self.device = (
+            torch.device(device) if device is not None else next(model.parameters()).device
+        )
+        self.mode = self.config.mode
+        self.net_clicks_limit = self.config.effective_net_clicks_limit
+        self.zoom_in = ZoomIn(self.config.zoom_in) if self.config.zoom_in is not None else None
+        self.limit_side = (
+            LimitLongestSide(self.config.max_size) if self.config.max_size is not None else None
+        )
+        self.flip = HorizontalFlip() if self.config.with_flip else None
+        self._geometric = [t for t in (self.zoom_in, self.limit_side) if t is not None]
+        self.brs_point: str | None = (
+            model.insertion_point(self.mode.variant) if self.mode.is_feature_brs else None
+        )
+        self.image: torch.Tensor | None = None
+        self.last = ClickStats()
+        self._reset_click_state()
+
+    # -- image and state ---------------------------------------------------------------------
+    def set_image(self, image: np.ndarray | torch.Tensor) -> None:
+        """``image``: ``H x W x 3`` RGB, uint8 or float in 0..255 (see ``io.images``)."""
+        array = (
+            torch.as_tensor(np.ascontiguousarray(image))
+            if isinstance(image, np.ndarray)
+            else image
+        )
+        if array.ndim != 3 or array.shape[2] != 3:
+            raise ValueError(f"expected an H x W x 3 RGB image, got shape {tuple(array.shape)}")
+        chw = array.permute(2, 0, 1).unsqueeze(0).to(self.device)
+        with torch.no_grad():
+            self.image = self.model.normalize(chw).contiguous()
+        self.reset()
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        if self.image is None:
+            raise RuntimeError("set_image() has not been called")
+        return int(self.image.shape[2]), int(self.image.shape[3])
+
+    def reset(self) -> None:
+        """Forget everything about the current object (keeps the image)."""
+        for t in self._geometric:
+            t.reset()
+        self._reset_click_state()
+
+    def _reset_click_state(self) -> None:
+        self.opt_data: np.ndarray | None = None
+        self._features: BRSFeatures | None = None
+        self._features_key: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def get_state(self) -> PredictorState:
+        features = (self._features, self._features_key) if self._features is not None else None
+        return PredictorState(
+            tuple(t.get_state() for t in self._geometric), self.opt_data, features
+        )
+
+    def set_state(self, state: PredictorState) -> None:
+        for t, s in zip(self._geometric, state.transforms, strict=True):
+            t.set_state(s)
+        self.opt_data = state.opt_data
+        self._features, self._features_key = (
+            state.features if state.features is not None else (None, None)
+        )
+
+    # -- prediction --------------------------------------------------------------------------
+    def predict(self, clicks: Sequence[Click]) -> np.ndarray:
+        """Probability map ``H x W`` (float32) for the object the clicks describe."""
+        if self.image is None:
+            raise RuntimeError("set_image() must be called before predict()")
+        if not clicks:
+            raise ValueError("predict() needs at least one click")
+        height, width = self.image_shape
+        for click in clicks:
+            if not click.inside(height, width):
+                raise ValueError(
+                    f"click at ({click.row:g}, {click.col:g}) lies outside the "
+                    f"{height} x {width} image"
+                )
+        start = time.perf_counter()
+        self.last = ClickStats()
+        with torch.no_grad():
+            probs = self._predict(tuple(clicks))
+        self.last.seconds = time.perf_counter() - start
+        self.last.zoom_roi = self.zoom_in.roi if self.zoom_in is not None else None
+        return probs
+
+    def _predict(self, clicks: tuple[Click, ...]) -> np.ndarray:
+        assert self.image is not None
+        image, mapped, changed = self.image, clicks, False
+        for t in self._geometric:
+            image, mapped = t.transform(image, mapped)
+            changed |= t.image_changed
+        clicks_lists: list[tuple[Click, ...]] = [mapped]
+        batch = image
+        if self.flip is not None:
+            batch, clicks_lists = self.flip.transform(image, clicks_lists)
+
+        logits = self._logits(batch, clicks_lists, changed)
+        if self.flip is not None:
+            logits = self.flip.inverse(logits)
+        probs = torch.sigmoid(logits)
+        for t in reversed(self._geometric):
+            probs = t.inverse(probs)
+        if self.zoom_in is not None and self.zoom_in.needs_recalculation():
+            return self._predict(clicks)
+        return probs[0, 0].detach().cpu().numpy()
+
+    def _points(self, clicks_lists: Sequence[Sequence[Click]]) -> torch.Tensor:
+        """Encode clicks for the network: at most ``net_clicks_limit`` first clicks, padded."""
+        limit = self.net_clicks_limit
+        num_pos = [sum(c.positive for c in cl) for cl in clicks_lists]
+        num_neg = [len(cl) - p for cl, p in zip(clicks_lists, num_pos, strict=True)]
+        slots = max(num_pos + num_neg)
+        if limit is not None:
+            slots = min(limit, slots)
+        slots = max(1, slots)
+        kept = [cl[:limit] for cl in clicks_lists]
+        pos = [[c.coords for c in cl if c.positive] for cl in kept]
+        neg = [[c.coords for c in cl if not c.positive] for cl in kept]
+        return encode_points(pos, neg, slots, self.device)
+
+    def _logits(
+        self, batch: torch.Tensor, clicks_lists: list[tuple[Click, ...]], changed: bool
+    ) -> torch.Tensor:
+        if self.mode is BRSMode.NoBRS:
+            self.last.backbone_runs += 1
+            return self.model(batch, self._points(clicks_lists))["instances"]
+        if self.mode.is_feature_brs:
+            return self._feature_brs(batch, clicks_lists, changed)
+        return self._input_brs(batch, clicks_lists, changed)
+
+    def _brs_objective(self, logits_fn, unpack, batch: torch.Tensor, clicks_lists) -> BRSObjective:  # noqa: ANN001
+        pos_mask, neg_mask = click_masks(clicks_lists, batch.shape[2], batch.shape[3])
+        return BRSObjective(
+            logits_fn,
+            unpack,
+            pos_mask.to(self.device),
+            neg_mask.to(self.device),
+            self.config.prob_thresh,
+            self.config.brs,
+            self.device,
+        )
+
+    def _optimise(self, objective: BRSObjective, num_clicks: int) -> None:
+        if num_clicks > self.config.brs.optimize_after_n_clicks:
+            assert self.opt_data is not None
+            self.opt_data = run_lbfgs(objective, self.opt_data, self.config.lbfgs)
+            self.last.lbfgs_evals = objective.evaluations
+
+    def _feature_brs(
+        self, batch: torch.Tensor, clicks_lists: list[tuple[Click, ...]], changed: bool
+    ) -> torch.Tensor:
+        assert self.brs_point is not None
+        point = self.brs_point
+        num_clicks = len(clicks_lists[0])
+        bs = batch.shape[0] // 2 if self.flip is not None else batch.shape[0]
+        channels = self.model.brs_channels(point)
+        if self.opt_data is None or self.opt_data.shape[0] // (2 * channels) != bs:
+            self.opt_data = np.zeros(bs * 2 * channels, dtype=np.float32)
+
+        limit = self.net_clicks_limit
+        if limit is None or num_clicks <= limit or changed or self._features is None:
+            self._features = self._backbone_features(batch, self._points(clicks_lists), point)
+        feats = self._features
+
+        def logits_fn(scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+            scale, bias = scale.view(bs, -1, 1, 1), bias.view(bs, -1, 1, 1)
+            if self.flip is not None:
+                scale, bias = scale.repeat(2, 1, 1, 1), bias.repeat(2, 1, 1, 1)
+            features = feats.features * scale + bias
+            return _resize_to(self.model.logits_from_features(feats, features, point), batch)
+
+        unpack = unpack_scale_bias(self.config.brs.reg_weight, self.config.brs.reg_bias_weight)
+        objective = self._brs_objective(logits_fn, unpack, batch, clicks_lists)
+        self._optimise(objective, num_clicks)
+        if objective.best_logits is not None:
+            return objective.best_logits
+        variables, _ = unpack(
+            torch.from_numpy(np.asarray(self.opt_data, dtype=np.float32)).to(self.device)
+        )
+        return logits_fn(*variables)
+
+    def _backbone_features(
+        self, batch: torch.Tensor, points: torch.Tensor, point: str
+    ) -> BRSFeatures:
+        """Features at the insertion point; reused when the network input is unchanged."""
+        key = self._features_key
+        if (
+            self._features is not None
+            and key is not None
+            and key[0].shape == batch.shape
+            and key[1].shape == points.shape
+            and torch.equal(key[0], batch)
+            and torch.equal(key[1], points)
+        ):
+            return self._features
+        self.last.backbone_runs += 1
+        x = self.model.mix_clicks(batch, points)
+        feats = self.model.features_for_brs(x, point)
+        self._features_key = (batch, points)
+        return feats
+
+    def _input_brs(
+        self, batch: torch.Tensor, clicks_lists: list[tuple[Click, ...]], changed: bool
+    ) -> torch.Tensor:
+        points = self._points(clicks_lists)
+        num_clicks = len(clicks_lists[0])
+        bs = batch.shape[0] // 2 if self.flip is not None else batch.shape[0]
+        on_rgb = self.mode is BRSMode.RGB_BRS
+        shape = (bs, 3 if on_rgb else 2, batch.shape[2], batch.shape[3])
+        if self.opt_data is None or changed:
+            self.opt_data = np.zeros(int(np.prod(shape)), dtype=np.float32)
+
+        def logits_fn(bias: torch.Tensor) -> torch.Tensor:
+            self.last.backbone_runs += 1
+            if on_rgb:
+                x = self.model.mix_clicks(batch + bias, points)
+            else:
+                x = self.model.mix_clicks(batch, points, dmaps_bias=bias)
+            return _resize_to(self.model.backbone_logits(x), batch)
+
+        unpack = unpack_input_bias(shape, self.flip is not None, self.config.brs.reg_weight)
+        objective = self._brs_objective(logits_fn, unpack, batch, clicks_lists)
+        self._optimise(objective, num_clicks)
+        if objective.best_logits is not None:
+            return objective.best_logits
+        variables, _ = unpack(
+            torch.from_numpy(np.asarray(self.opt_data, dtype=np.float32)).to(self.device)
+        )
+        return logits_fn(*variables)

@@ -1,0 +1,190 @@
+"""The interactive-segmentation network: image + click maps in, object logits out.
+
+Both families share the input stage: the normalised RGB image and the two click distance maps
+are mixed by a small 1x1 network (``rgb_conv``) into a 3-channel tensor that the ImageNet-style
+backbone takes. The classes also name the points where f-BRS inserts its per-channel scale and
+bias, and split the forward pass there (:meth:`features_for_brs` / :meth:`logits_from_features`),
+so that predictors never reach into the architecture's internals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .deeplab import SKIP_CHANNELS, DeepLabV3Plus, SepConvHead
+from .dist_maps import DistMaps
+from .hrnet import HRNetOCR
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+NORM_RADIUS = 260.0
+
+
+@dataclass
+class BRSFeatures:
+    """Features at an f-BRS insertion point plus whatever the rest of the head also needs."""
+
+    features: torch.Tensor
+    skip: torch.Tensor | None = None
+
+
+def _click_mixer() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(5, 8, 1),
+        nn.LeakyReLU(negative_slope=0.2),
+        nn.BatchNorm2d(8),
+        nn.Conv2d(8, 3, 1),
+    )
+
+
+class InteractiveModel(nn.Module):
+    """Shared input handling; subclasses provide the backbone-specific parts."""
+
+    family: str = ""
+
+    def __init__(self, norm_radius: float = NORM_RADIUS) -> None:
+        super().__init__()
+        self.rgb_conv = _click_mixer()
+        self.dist_maps = DistMaps(norm_radius)
+        # Not persistent: checkpoints carry only learned tensors.
+        self.register_buffer(
+            "mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False
+        )
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def normalize(self, image: torch.Tensor) -> torch.Tensor:
+        """uint8 or 0..255 RGB ``[B, 3, H, W]`` -> ImageNet-normalised float32."""
+        return image.to(torch.float32).div(255).sub(self.mean).div(self.std)
+
+    def mix_clicks(
+        self, image: torch.Tensor, points: torch.Tensor, dmaps_bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Backbone input from a normalised image and encoded clicks (optionally offset maps)."""
+        dmaps = self.dist_maps(image, points)
+        if dmaps_bias is not None:
+            dmaps = dmaps + dmaps_bias
+        return self.rgb_conv(torch.cat((image, dmaps), dim=1))
+
+    # -- to be provided by subclasses -------------------------------------------------------
+    brs_variants: dict[str, str] = {}
+
+    def backbone_logits(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def brs_channels(self, point: str) -> int:
+        raise NotImplementedError
+
+    def features_for_brs(self, x: torch.Tensor, point: str) -> BRSFeatures:
+        raise NotImplementedError
+
+    def logits_from_features(
+        self, feats: BRSFeatures, features: torch.Tensor, point: str
+    ) -> torch.Tensor:
+        """Finish the forward pass from (possibly scaled and shifted) ``features``."""
+        raise NotImplementedError
+
+    def insertion_point(self, variant: str) -> str:
+        """Map an f-BRS variant letter (A, B, C) to this model's insertion point."""
+        return self.brs_variants[variant]
+
+    def forward(self, image: torch.Tensor, points: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``image``: normalised ``[B, 3, H, W]``; returns logits at input resolution."""
+        x = self.mix_clicks(image, points)
+        logits = self.backbone_logits(x)
+        return {"instances": _resize(logits, image)}
+
+
+def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, size=like.shape[2:], mode="bilinear", align_corners=True)
+
+
+class DeepLabModel(InteractiveModel):
+    """ResNet + DeepLabV3+ (``feature_extractor``) with a separable-conv head (``head``)."""
+
+    family = "deeplab"
+    brs_variants = {"A": "after_c4", "B": "after_aspp", "C": "after_deeplab"}
+
+    def __init__(
+        self, backbone: str, channels: int, aspp_dropout: float, norm_radius: float = NORM_RADIUS
+    ) -> None:
+        super().__init__(norm_radius)
+        self.feature_extractor = DeepLabV3Plus(backbone, channels, aspp_dropout)
+        self.head = SepConvHead(1, channels, channels // 2)
+
+    def backbone_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.feature_extractor(x))
+
+    def brs_channels(self, point: str) -> int:
+        fe = self.feature_extractor
+        return {
+            "after_c4": fe.aspp_in_channels,
+            "after_aspp": fe.ch + SKIP_CHANNELS,
+            "after_deeplab": fe.ch,
+        }[point]
+
+    def features_for_brs(self, x: torch.Tensor, point: str) -> BRSFeatures:
+        fe = self.feature_extractor
+        if point == "after_deeplab":
+            return BRSFeatures(fe(x))
+        c4, skip = fe.encode(x)
+        if point == "after_c4":
+            return BRSFeatures(c4, skip)
+        return BRSFeatures(fe.fuse(c4, skip))
+
+    def logits_from_features(
+        self, feats: BRSFeatures, features: torch.Tensor, point: str
+    ) -> torch.Tensor:
+        fe = self.feature_extractor
+        if point == "after_c4":
+            assert feats.skip is not None
+            features = fe.head(fe.fuse(features, feats.skip))
+        elif point == "after_aspp":
+            features = fe.head(features)
+        return self.head(features)
+
+
+class HRNetModel(InteractiveModel):
+    """HRNetV2 + OCR (``feature_extractor``); the OCR classifier is the head."""
+
+    family = "hrnet"
+    # f-BRS-B has no separate insertion point on HRNet; the original maps it to A.
+    brs_variants = {"A": "A", "B": "A", "C": "C"}
+
+    def __init__(
+        self, width: int, ocr_width: int, small: bool = False, norm_radius: float = NORM_RADIUS
+    ) -> None:
+        super().__init__(norm_radius)
+        self.feature_extractor = HRNetOCR(width, ocr_width, small)
+
+    def backbone_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.feature_extractor(x)[0]
+
+    def forward_with_aux(
+        self, image: torch.Tensor, points: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Main and auxiliary (OCR soft-region) logits, both at input resolution; for training."""
+        logits, aux = self.feature_extractor(self.mix_clicks(image, points))
+        return {"instances": _resize(logits, image), "instances_aux": _resize(aux, image)}
+
+    def brs_channels(self, point: str) -> int:
+        fe = self.feature_extractor
+        return {"A": fe.trunk_channels, "C": 2 * fe.ocr_width}[point]
+
+    def features_for_brs(self, x: torch.Tensor, point: str) -> BRSFeatures:
+        fe = self.feature_extractor
+        feats = fe.trunk(x)
+        if point == "C":
+            feats = fe.ocr_features(feats)[0]
+        return BRSFeatures(feats)
+
+    def logits_from_features(
+        self, feats: BRSFeatures, features: torch.Tensor, point: str
+    ) -> torch.Tensor:
+        fe = self.feature_extractor
+        if point == "A":
+            features = fe.ocr_features(features)[0]
+        return fe.cls_head(features)
