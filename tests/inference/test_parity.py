@@ -27,8 +27,7 @@ from napari_fbrs.inference.clicks import Click
 from napari_fbrs.inference.config import BRSMode, eval_preset
 from napari_fbrs.inference.predictor import Predictor
 from napari_fbrs.model.checkpoint import load_checkpoint
-
-from ..conftest import SHARED, require_shared
+from tests.conftest import SHARED, require_shared
 
 pytestmark = [pytest.mark.reference, pytest.mark.slow]
 
@@ -95,10 +94,9 @@ def cached_run(arch: str, mode: str) -> Run:
     rows = []
     for k, probs in enumerate(run.probs):
         expected = ref["probs"][k].astype(np.float32)
-        rows.append(
-            f"c{k}: max|dp| {np.abs(probs - expected).max():.1e} IoU {mask_iou(probs, expected):.4f}"
-            f" evals {run.evals[k]}/{int(ref['lbfgs_evals'][k])}"
-        )
+        diff, iou = np.abs(probs - expected).max(), mask_iou(probs, expected)
+        evals = f"{run.evals[k]}/{int(ref['lbfgs_evals'][k])}"
+        rows.append(f"c{k}: max|dp| {diff:.1e} IoU {iou:.4f} evals {evals}")
     PARITY_REPORT.append(f"{arch:15s} {mode:12s} " + " | ".join(rows))
     return run
 
