@@ -1,0 +1,425 @@
+"""Interactive-segmentation datasets behind one reader interface.
+
+Every reader turns a folder into a sequence of :class:`Sample` objects (one object to segment
+each) and into per-image instance maps for training (:meth:`InstanceDataset.load_instances`).
+Images go through :func:`napari_fbrs.io.images.load_rgb`, the normalisation the widget and the
+CLI use, so a model is evaluated and trained on exactly the pixels it sees interactively.
+
+Order and names are deterministic: files in sorted file-name order, the samples of one image
+consecutive with instance ids ascending. A dataset with one object per image names its samples
+by the image file (``sheep.jpg``); a dataset with several names them ``<stem>#<id>``.
+
+Formats (``root`` is the folder given to :func:`open_dataset`):
+
+* ``sbd``: ``img/<stem>.jpg``, ``inst/<stem>.mat`` (``GTinst.Segmentation``), the stems listed in
+  ``train.txt`` / ``val.txt`` (split, default ``val``); every instance is a sample.
+* ``grabcut`` (``data_GT/`` + ``boundary_GT/``) and ``berkeley`` (``images/`` + ``masks/``):
+  mask channel 0; 128 is the ignore band (-1), above 128 object, the rest background.
+* ``davis`` and ``coco_mval``: ``img/`` + ``gt/``; the mask is the union of all objects (maximum
+  over the colour channels, above 0), one sample per image, as the original evaluation reads it.
+* ``dsb2018``: ``<split>/images/<id>.png`` + ``<split>/labels/<id>.png`` (split default ``val``;
+  a root holding ``images/`` and ``labels/`` itself is accepted too); every nucleus a sample.
+* ``folder``: ``images/`` + ``labels/`` (``<stem>.tif|.tiff|.png`` or ``<stem>_labels.<ext>``,
+  label images as napari saves a labels layer), optionally under ``<split>/``; every id a sample.
+
+Folders, file pairs and stems are checked when a dataset is opened; pixels are read on demand
+(datasets with several objects per image read every label file once, on first use, to count
+their samples).
+Every failure is a :class:`DatasetError` naming the file or folder. One decoded image is kept,
+so consecutive samples of the same image decode its files once.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .images import ImageError, load_rgb, read_image
+from .masks import LABEL_SUFFIXES, read_labels
+
+IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+DATASET_KINDS = ("sbd", "grabcut", "berkeley", "davis", "coco_mval", "dsb2018", "folder")
+_INT32_MAX = int(np.iinfo(np.int32).max)
+
+
+class DatasetError(ValueError):
+    """A dataset cannot be read; the message names the offending file or folder."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One object: ``mask`` is int8 with 1 object, 0 background, -1 ignore."""
+
+    name: str
+    image: np.ndarray
+    mask: np.ndarray
+
+
+class InstanceDataset:
+    """Base reader: subclasses list image files and decode their instance maps."""
+
+    name = "instances"
+    one_object_per_image = False
+
+    def __init__(self, root: Path, images: list[Path], labels: list[Path]) -> None:
+        self.root = root
+        self._images = images
+        self._labels = labels
+        self._samples: list[tuple[int, int]] | None = None
+        self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(root={str(self.root)!r}, images={self.num_images()})"
+
+    def __len__(self) -> int:
+        return len(self._sample_index())
+
+    def __getitem__(self, index: int) -> Sample:
+        samples = self._sample_index()
+        position = operator.index(index)
+        if not -len(samples) <= position < len(samples):
+            raise IndexError(f"sample {index} out of range for {len(samples)} samples")
+        image_index, instance_id = samples[position]
+        image, labels = self._load(image_index)
+        if self.one_object_per_image:
+            mask = labels.astype(np.int8)
+        else:
+            mask = np.where(labels == instance_id, 1, np.where(labels < 0, -1, 0))
+            mask = mask.astype(np.int8)
+        return Sample(self._sample_name(image_index, instance_id), image.copy(), mask)
+
+    def sample_names(self) -> list[str]:
+        return [self._sample_name(i, k) for i, k in self._sample_index()]
+
+    def num_images(self) -> int:
+        return len(self._images)
+
+    def image_name(self, image_index: int) -> str:
+        return self._images[image_index].name
+
+    def load_instances(self, image_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(image (H, W, 3) uint8, labels (H, W) int32)``: 0 background, k > 0, -1 ignore."""
+        image, labels = self._load(image_index)
+        return image.copy(), labels.copy()
+
+    # -- subclass hook -------------------------------------------------------------------------
+
+    def _decode_labels(self, path: Path) -> np.ndarray:
+        """Read ``path`` into an int32 2-D label map; may raise ImageError or DatasetError."""
+        raise NotImplementedError
+
+    # -- shared machinery ----------------------------------------------------------------------
+
+    def _sample_name(self, image_index: int, instance_id: int) -> str:
+        if self.one_object_per_image:
+            return self._images[image_index].name
+        return f"{self._images[image_index].stem}#{instance_id}"
+
+    def _sample_index(self) -> list[tuple[int, int]]:
+        if self._samples is None:
+            if self.one_object_per_image:
+                self._samples = [(i, 1) for i in range(len(self._images))]
+            else:
+                self._samples = [
+                    (i, int(k))
+                    for i in range(len(self._images))
+                    for k in np.unique(self._read_labels(i))
+                    if k > 0
+                ]
+        return self._samples
+
+    def _read_labels(self, image_index: int) -> np.ndarray:
+        if self._cache is not None and self._cache[0] == image_index:
+            return self._cache[2]
+        path = self._labels[image_index]
+        try:
+            labels = self._decode_labels(path)
+        except ImageError as exc:
+            raise DatasetError(f"{self.name} dataset: {exc}") from exc
+        if labels.ndim != 2:
+            raise DatasetError(
+                f"{self.name} dataset: {path}: a mask or label image must be 2-D, "
+                f"got shape {labels.shape}"
+            )
+        return labels
+
+    def _load(self, image_index: int) -> tuple[np.ndarray, np.ndarray]:
+        if image_index < 0 or image_index >= len(self._images):
+            raise IndexError(f"image {image_index} out of range for {len(self._images)} images")
+        if self._cache is not None and self._cache[0] == image_index:
+            return self._cache[1], self._cache[2]
+        image_path = self._images[image_index]
+        try:
+            image = load_rgb(image_path)
+        except ImageError as exc:
+            raise DatasetError(f"{self.name} dataset: {exc}") from exc
+        labels = self._read_labels(image_index)
+        if image.shape[:2] != labels.shape:
+            raise DatasetError(
+                f"{self.name} dataset: image {image_path} is {image.shape[0]}x{image.shape[1]} "
+                f"but {self._labels[image_index]} is {labels.shape[0]}x{labels.shape[1]} "
+                "(rows x columns)"
+            )
+        self._cache = (image_index, image, labels)
+        return image, labels
+
+
+class GrabCutDataset(InstanceDataset):
+    """``data_GT/`` + ``boundary_GT/``: 128 is an uncertain band, ignored in clicks and IoU."""
+
+    name = "grabcut"
+    one_object_per_image = True
+    folders = ("data_GT", "boundary_GT")
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        base = _check_root(root)
+        images = _list_images(base / self.folders[0])
+        masks = _match_files(images, base / self.folders[1], IMAGE_SUFFIXES, "mask")
+        super().__init__(base, images, masks)
+
+    def _decode_labels(self, path: Path) -> np.ndarray:
+        raw = _first_channel(read_image(path))
+        labels = np.zeros(raw.shape, dtype=np.int32)
+        labels[raw > 128] = 1
+        labels[raw == 128] = -1
+        return labels
+
+
+class BerkeleyDataset(GrabCutDataset):
+    """GrabCut semantics in ``images/`` + ``masks/`` (masks may be RGB PNGs)."""
+
+    name = "berkeley"
+    folders = ("images", "masks")
+
+
+class DavisDataset(InstanceDataset):
+    """``img/`` + ``gt/``: the union of all objects is the one object of an image."""
+
+    name = "davis"
+    one_object_per_image = True
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        base = _check_root(root)
+        images = _list_images(base / "img")
+        masks = _match_files(images, base / "gt", IMAGE_SUFFIXES, "mask")
+        super().__init__(base, images, masks)
+
+    def _decode_labels(self, path: Path) -> np.ndarray:
+        raw = read_image(path)
+        if raw.ndim == 3:
+            raw = raw[..., :3].max(axis=2)  # colour channels only: an opaque alpha is no object
+        return (raw > 0).astype(np.int32)
+
+
+class CocoMValDataset(DavisDataset):
+    name = "coco_mval"
+
+
+class SBDDataset(InstanceDataset):
+    """Semantic Boundaries Dataset: every instance of ``GTinst.Segmentation`` is a sample."""
+
+    name = "sbd"
+    splits = ("train", "val")
+
+    def __init__(self, root: str | os.PathLike[str], split: str | None = None) -> None:
+        base = _check_root(root)
+        self.split = "val" if split is None else split
+        if self.split not in self.splits:
+            raise DatasetError(f"sbd dataset: split must be one of {self.splits}, not {split!r}")
+        listing = base / f"{self.split}.txt"
+        image_dir, inst_dir = _check_dir(base / "img"), _check_dir(base / "inst")
+        if not listing.is_file():
+            raise DatasetError(f"sbd dataset: missing split file {listing}")
+        try:
+            lines = [line.strip() for line in listing.read_text(encoding="utf-8").splitlines()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"sbd dataset: cannot read {listing} ({exc})") from exc
+        stems = sorted({line for line in lines if line})
+        if not stems:
+            raise DatasetError(f"sbd dataset: no images found in {listing}")
+        images = [image_dir / f"{stem}.jpg" for stem in stems]
+        insts = [inst_dir / f"{stem}.mat" for stem in stems]
+        _require_files(images + insts, f"listed in {listing}")
+        super().__init__(base, images, insts)
+
+    def _decode_labels(self, path: Path) -> np.ndarray:
+        from scipy.io import loadmat
+
+        try:
+            mat = loadmat(path, squeeze_me=True, struct_as_record=False)
+        except Exception as exc:  # scipy raises many types for truncated or foreign files
+            raise DatasetError(f"sbd dataset: {path}: cannot read the .mat file ({exc})") from exc
+        try:
+            segmentation = np.asarray(mat["GTinst"].Segmentation)
+        except (KeyError, AttributeError):
+            raise DatasetError(f"sbd dataset: {path}: no GTinst.Segmentation field") from None
+        if segmentation.dtype.kind not in "biuf":
+            raise DatasetError(f"sbd dataset: {path}: GTinst.Segmentation is not numeric")
+        return segmentation.astype(np.int32)
+
+
+class FolderDataset(InstanceDataset):
+    """The user's own data: ``images/`` + ``labels/`` as napari saves a labels layer."""
+
+    name = "folder"
+    default_split: str | None = None
+
+    def __init__(self, root: str | os.PathLike[str], split: str | None = None) -> None:
+        base = _check_root(root)
+        self.split = split
+        folder = self._resolve_split(base, split)
+        images = _list_images(folder / "images")
+        labels = _match_files(images, folder / "labels", LABEL_SUFFIXES, "label", "_labels")
+        super().__init__(base, images, labels)
+
+    def _resolve_split(self, base: Path, split: str | None) -> Path:
+        """``root/<split>`` when a split is asked for (or the default exists), else ``root``."""
+        if split is not None:
+            if not (base / split).is_dir():
+                raise DatasetError(
+                    f"{self.name} dataset: no folder {base / split} for split {split!r}"
+                )
+            return base / split
+        if self.default_split is not None and (base / self.default_split).is_dir():
+            self.split = self.default_split
+            return base / self.default_split
+        if not (base / "images").is_dir() and self.default_split is not None:
+            raise DatasetError(
+                f"{self.name} dataset: {base} holds neither {self.default_split}/images "
+                "nor images/"
+            )
+        return base
+
+    def _decode_labels(self, path: Path) -> np.ndarray:
+        raw = read_labels(path)
+        if raw.ndim != 2:
+            raise DatasetError(
+                f"{self.name} dataset: {path}: label image of shape {raw.shape} is not 2-D; "
+                "save one 2-D labels image per image"
+            )
+        if raw.size and (raw.min() < 0 or raw.max() > _INT32_MAX):
+            raise DatasetError(
+                f"{self.name} dataset: {path}: label ids must lie in 0..{_INT32_MAX}, "
+                f"found {raw.min()}..{raw.max()}"
+            )
+        return raw.astype(np.int32)
+
+
+class DSB2018Dataset(FolderDataset):
+    """Kaggle DSB2018 nuclei as in ../shared/datasets: uint16 instance-label PNGs."""
+
+    name = "dsb2018"
+    default_split = "val"
+
+
+_READERS: dict[str, type[InstanceDataset]] = {
+    "sbd": SBDDataset,
+    "grabcut": GrabCutDataset,
+    "berkeley": BerkeleyDataset,
+    "davis": DavisDataset,
+    "coco_mval": CocoMValDataset,
+    "dsb2018": DSB2018Dataset,
+    "folder": FolderDataset,
+}
+
+
+def open_dataset(
+    kind: str, root: str | os.PathLike[str], split: str | None = None
+) -> InstanceDataset:
+    """Open ``root`` as a dataset of ``kind`` (one of :data:`DATASET_KINDS`)."""
+    reader = _READERS.get(kind)
+    if reader is None:
+        raise DatasetError(f"unknown dataset kind {kind!r}; choose one of {DATASET_KINDS}")
+    if issubclass(reader, (SBDDataset, FolderDataset)):
+        return reader(root, split)
+    if split is not None:
+        raise DatasetError(f"{kind} datasets have no splits, got split={split!r}")
+    return reader(root)
+
+
+def _check_root(root: str | os.PathLike[str]) -> Path:
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise DatasetError(f"dataset root {path} {what}")
+    return path
+
+
+def _check_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise DatasetError(f"missing folder {path}")
+    return path
+
+
+def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """Visible files of ``folder`` whose suffix (any case) is in ``suffixes``, sorted by name."""
+    return sorted(
+        (
+            p
+            for p in folder.iterdir()
+            if p.suffix.lower() in suffixes and not p.name.startswith(".")
+        ),
+        key=lambda p: p.name,
+    )
+
+
+def _list_images(folder: Path) -> list[Path]:
+    images = _files(_check_dir(folder), IMAGE_SUFFIXES)
+    if not images:
+        raise DatasetError(f"no images found in {folder} (looked for {', '.join(IMAGE_SUFFIXES)})")
+    seen: dict[str, Path] = {}
+    for path in images:
+        if path.stem in seen:
+            raise DatasetError(
+                f"two images share the stem {path.stem!r}: {seen[path.stem]}, {path}"
+            )
+        seen[path.stem] = path
+    return images
+
+
+def _match_files(
+    images: list[Path], folder: Path, suffixes: tuple[str, ...], what: str, alt_tail: str = ""
+) -> list[Path]:
+    """For every image the one file of ``folder`` with its stem (or ``stem + alt_tail``)."""
+    by_stem: dict[str, list[Path]] = {}
+    for path in _files(_check_dir(folder), suffixes):
+        by_stem.setdefault(path.stem, []).append(path)
+    matched: list[Path] = []
+    missing: list[str] = []
+    for image in images:
+        names = [image.stem] + ([image.stem + alt_tail] if alt_tail else [])
+        candidates = [p for name in names for p in by_stem.get(name, [])]
+        if len(candidates) > 1:
+            listed = ", ".join(p.name for p in candidates)
+            raise DatasetError(f"{image}: several {what} files in {folder} match it: {listed}")
+        if candidates:
+            matched.append(candidates[0])
+        else:
+            missing.append(image.name)
+    if missing:
+        pattern = "<stem>" + (f"[{alt_tail}]" if alt_tail else "") + "{" + "|".join(suffixes) + "}"
+        more = " ..." if len(missing) > 5 else ""
+        raise DatasetError(
+            f"{len(missing)} image(s) in {images[0].parent} have no {what} file {pattern} "
+            f"in {folder}: {', '.join(missing[:5])}{more}"
+        )
+    return matched
+
+
+def _require_files(paths: list[Path], context: str) -> None:
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        more = " ..." if len(missing) > 5 else ""
+        raise DatasetError(
+            f"{len(missing)} file(s) {context} are missing: {', '.join(missing[:5])}{more}"
+        )
+
+
+def _first_channel(raw: np.ndarray) -> np.ndarray:
+    if raw.dtype == np.bool_:
+        raw = raw.astype(np.uint8) * np.uint8(255)
+    return raw[..., 0] if raw.ndim == 3 else raw
