@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,11 +76,8 @@ def read_checkpoint(
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated / foreign files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            reason = "it contains Python objects other than tensors (refused for safety)"
         raise CheckpointError(
-            f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {reason})"
+            f"{path}: not a readable PyTorch checkpoint ({_load_failure(exc)})"
         ) from exc
 
     if isinstance(obj, Mapping) and "state_dict" in obj and "arch" in obj:
@@ -115,6 +113,22 @@ def read_checkpoint(
         except UnknownArchitectureError as exc:
             raise CheckpointError(f"{path}: {exc}") from None
     return arch, dict(state_dict), meta, official
+
+
+def _load_failure(exc: Exception) -> str:
+    """A one-line reason for a failed ``torch.load(weights_only=True)``."""
+    text = str(exc)
+    match = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if match:
+        return (
+            f"it contains a Python object ({match.group(1)}) other than tensors; "
+            "refused for safety, nothing from the file was run"
+        )
+    match = re.search(r"WeightsUnpickler error: \s*(.+)", text)
+    if match:
+        return f"unpickling failed: {match.group(1).strip().splitlines()[0]}"
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def load_into(

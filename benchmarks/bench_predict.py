@@ -1,0 +1,310 @@
+"""Seconds per click, L-BFGS evaluations, FLOPs and peak memory of the predictor.
+
+For every architecture x BRS mode at network size 400 (and NoBRS / f-BRS-B at 800) this runs a
+fixed, model-free click sequence on the GrabCut "sheep" image (from ../shared/reference when
+present, a synthetic image otherwise) with the evaluation settings of the reference fixtures
+(eval preset, ZoomIn target = max size = S). Each configuration runs in a fresh process so
+that peak RSS is its own. It prints one table:
+
+  first / median / max seconds per click, L-BFGS evaluations per click, GFLOP per click
+  (counted with torch's FlopCounterMode in a separate, untimed pass), the compute limit
+  (GFLOP over this CPU's sustained fp32 matmul rate), peak RSS, and ratios to upstream:
+  to the times stored in ../shared/reference/fixtures.json (measured on another machine) and,
+  with --upstream-src, to the original code run here on the same clicks.
+
+Usage:
+    python benchmarks/bench_predict.py            # everything (about an hour on 2 cores)
+    python benchmarks/bench_predict.py --quick    # hrnet18 / resnet34, four modes, 400 px
+    python benchmarks/bench_predict.py --upstream-src /path/to/patched/upstream \
+        --upstream-python /path/to/venv/bin/python   # adds same-machine upstream ratios
+
+The clicks: the original NoC clicker on the sheep ground truth, fed with "painted disk"
+predictions (radius 0.2 x longest side) instead of network output, exactly how the reference
+fixtures' clicks were made; the first five equal the fixture clicks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+ARCHS = (
+    "hrnet18_ocr64",
+    "resnet34_dh128",
+    "hrnet18s_ocr64",
+    "hrnet32_ocr128",
+    "resnet50_dh128",
+    "resnet101_dh256",
+)
+MODES = ("NoBRS", "RGB-BRS", "DistMap-BRS", "f-BRS-A", "f-BRS-B", "f-BRS-C")
+
+
+# -- inputs ------------------------------------------------------------------------------------
+def load_inputs(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sheep image and mask (or a synthetic stand-in), scaled so the longest side is
+    ``max(size, 600)`` for size 800 and left at 600 x 450 otherwise."""
+    ref = SHARED / "reference" / "sheep_inputs.npz"
+    if ref.exists():
+        with np.load(ref) as data:
+            image, gt = data["image_rgb"], data["gt_mask"].astype(np.int8)
+    else:
+        rows, cols = np.mgrid[0:600, 0:450]
+        gt = (((rows - 250) / 90.0) ** 2 + ((cols - 240) / 120.0) ** 2 <= 1).astype(np.int8)
+        rng = np.random.default_rng(0)
+        image = rng.integers(0, 80, (600, 450, 3), dtype=np.uint8)
+        image[gt == 1] += 120
+    if size > max(image.shape[:2]):
+        from skimage.transform import resize
+
+        scale = size / max(image.shape[:2])
+        shape = (round(image.shape[0] * scale), round(image.shape[1] * scale))
+        image = (resize(image, shape, order=1, preserve_range=True) + 0.5).astype(np.uint8)
+        gt = resize(gt, shape, order=0, preserve_range=True, anti_aliasing=False).astype(np.int8)
+    return image, gt
+
+
+def click_sequence(gt: np.ndarray, count: int) -> list[tuple[int, int, bool]]:
+    """Model-free NoC clicks: the clicker sees painted disks around the clicks so far."""
+    from napari_fbrs.evaluation.clicker import SimulatedClicker
+
+    clicker = SimulatedClicker(gt)
+    radius = 0.2 * max(gt.shape)
+    rows, cols = np.mgrid[0 : gt.shape[0], 0 : gt.shape[1]]
+    pred = np.zeros(gt.shape, bool)
+    for _ in range(count):
+        click = clicker.make_next_click(pred)
+        disk = (rows - click.row) ** 2 + (cols - click.col) ** 2 <= radius**2
+        pred[disk] = click.positive
+    return [(int(c.row), int(c.col), bool(c.positive)) for c in clicker.clicks]
+
+
+# -- one configuration, in a child process -------------------------------------------------------
+def write_inputs(size: int, num_clicks: int, folder: Path) -> Path:
+    """Image and click sequence for one size, shared by our child and upstream's."""
+    image, gt = load_inputs(size)
+    path = folder / f"inputs_{size}.npz"
+    np.savez(path, image=image, clicks=np.array(click_sequence(gt, num_clicks), dtype=np.int64))
+    return path
+
+
+def read_inputs(path: str | Path) -> tuple[np.ndarray, list[tuple[int, int, bool]]]:
+    with np.load(path) as data:
+        clicks = [(int(r), int(c), bool(p)) for r, c, p in data["clicks"]]
+        return data["image"], clicks
+
+
+def checkpoint_for(arch: str, folder: Path) -> Path:
+    """The reference checkpoint when there is one, else seeded random weights saved bare."""
+    ref = SHARED / "reference" / "checkpoints" / f"{arch}_random_fp16.pth"
+    if ref.exists():
+        return ref
+    import torch
+
+    from napari_fbrs.model.registry import build_model
+
+    torch.manual_seed(0)
+    path = folder / f"{arch}_random.pth"
+    torch.save(build_model(arch).state_dict(), path)
+    return path
+
+
+def run_single(arch: str, mode: str, size: int, inputs: str, ckpt: str, threads: int) -> dict:
+    import torch
+
+    from napari_fbrs.inference.clicks import Click
+    from napari_fbrs.inference.config import ZoomInConfig, eval_preset
+    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.model.checkpoint import load_checkpoint
+
+    torch.set_num_threads(threads)
+    model = load_checkpoint(ckpt).model
+    image, triples = read_inputs(inputs)
+    clicks = [Click(r, c, p) for r, c, p in triples]
+    config = eval_preset(mode).with_changes(max_size=size, zoom_in=ZoomInConfig(target_size=size))
+    predictor = Predictor(model, config)
+    predictor.set_image(image)
+    seconds, evals = [], []
+    for k in range(1, len(clicks) + 1):
+        predictor.predict(clicks[:k])
+        seconds.append(predictor.last.seconds)
+        evals.append(predictor.last.lbfgs_evals)
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    gflops = count_gflops(predictor, image, clicks)
+    return {
+        "arch": arch,
+        "mode": mode,
+        "size": size,
+        "seconds": seconds,
+        "evals": evals,
+        "gflops": gflops,
+        "peak_rss_mib": rss_mib,
+    }
+
+
+def count_gflops(predictor, image: np.ndarray, clicks: list) -> list[float]:  # noqa: ANN001
+    """FLOPs per click (forward and backward), counted in an untimed replay."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    predictor.set_image(image)
+    out = []
+    for k in range(1, len(clicks) + 1):
+        with FlopCounterMode(display=False) as counter:
+            predictor.predict(clicks[:k])
+        out.append(counter.get_total_flops() / 1e9)
+    return out
+
+
+def matmul_gflops(threads: int, seconds: float = 3.0) -> float:
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        done += 1
+    return done * 2 * 2048**3 / (time.perf_counter() - start) / 1e9
+
+
+def run_child(args: list[str], python: str = sys.executable) -> dict:
+    out = subprocess.run([python, *args], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- the table ----------------------------------------------------------------------------------
+def stored_upstream_times(arch: str, mode: str) -> list[float] | None:
+    path = SHARED / "reference" / "fixtures.json"
+    if not path.exists():
+        return None
+    runs = json.loads(path.read_text())["runs"]
+    run = runs.get(f"{arch}__{mode}")
+    return run["times"] if run else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="hrnet18/resnet34, 4 modes, 400 px")
+    parser.add_argument("--archs", default=",".join(ARCHS))
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--clicks", type=int, default=10, help="clicks in the sequence")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--upstream-src", help="patched upstream checkout (adds same-machine ratios)"
+    )
+    parser.add_argument("--upstream-python", default=sys.executable)
+    parser.add_argument("--json", help="also write all raw numbers here")
+    parser.add_argument(
+        "--single",
+        nargs=5,
+        metavar=("ARCH", "MODE", "SIZE", "INPUTS", "CKPT"),
+        help=argparse.SUPPRESS,
+    )
+    args = parser.parse_args(argv)
+
+    if args.single:
+        arch, mode, size, inputs, ckpt = args.single
+        print(json.dumps(run_single(arch, mode, int(size), inputs, ckpt, args.threads)))
+        return 0
+
+    archs, modes = args.archs.split(","), args.modes.split(",")
+    configs = [(a, m, 400) for a in archs for m in modes]
+    if args.quick:
+        configs = [
+            (a, m, 400) for a in ARCHS[:2] for m in ("NoBRS", "RGB-BRS", "f-BRS-B", "f-BRS-C")
+        ]
+    else:
+        configs += [(a, m, 800) for a in archs for m in ("NoBRS", "f-BRS-B")]
+    rate = matmul_gflops(args.threads)
+    print(
+        f"CPU sustained fp32 matmul: {rate:.0f} GFLOP/s ({args.threads} threads); "
+        f"{args.clicks} clicks per run; times in seconds\n",
+        flush=True,
+    )
+    header = (
+        f"{'arch':16s} {'mode':12s} {'S':>4s} {'first':>6s} {'median':>7s} {'max':>6s} "
+        f"{'evals/click':>22s} {'GFLOP/click':>11s} {'limit s':>7s} {'RSS MiB':>8s} "
+        f"{'ours/stored':>11s} {'ours/here':>9s} {'up RSS':>7s}"
+    )
+    print(header)
+    print("-" * len(header), flush=True)
+    rows = []
+    scratch = Path(tempfile.mkdtemp(prefix="bench_predict_"))
+    inputs = {s: write_inputs(s, args.clicks, scratch) for s in sorted({c[2] for c in configs})}
+    ckpts = {a: checkpoint_for(a, scratch) for a in sorted({c[0] for c in configs})}
+    for arch, mode, size in configs:
+        base = [str(Path(__file__).resolve()), "--threads", str(args.threads)]
+        ours = run_child(
+            [*base, "--single", arch, mode, str(size), str(inputs[size]), str(ckpts[arch])]
+        )
+        up = None
+        if args.upstream_src:
+            runner = str(Path(__file__).resolve().parent / "upstream_runner.py")
+            up = run_child(
+                [
+                    runner,
+                    "--src",
+                    args.upstream_src,
+                    "--checkpoint",
+                    str(ckpts[arch]),
+                    "--mode",
+                    mode,
+                    "--size",
+                    str(size),
+                    "--inputs",
+                    str(inputs[size]),
+                    "--threads",
+                    str(args.threads),
+                ],
+                python=args.upstream_python,
+            )
+        secs = ours["seconds"]
+        median = statistics.median(secs)
+        stored = stored_upstream_times(arch, mode) if size == 400 else None
+        ratio_stored = (
+            statistics.median(secs[: len(stored)]) / statistics.median(stored) if stored else None
+        )
+        ratio_here = median / statistics.median(up["seconds"]) if up else None
+        med_flops = statistics.median(ours["gflops"])
+        up_rss = f"{up['peak_rss_mib']:.0f}" if up else "-"
+        row = (
+            f"{arch:16s} {mode:12s} {size:4d} {secs[0]:6.2f} {median:7.2f} {max(secs):6.2f} "
+            f"{','.join(map(str, ours['evals'])):>22s} {med_flops:11.1f} {med_flops / rate:7.2f} "
+            f"{ours['peak_rss_mib']:8.0f} "
+            f"{(f'{ratio_stored:.2f}' if ratio_stored else '-'):>11s} "
+            f"{(f'{ratio_here:.2f}' if ratio_here else '-'):>9s} "
+            f"{up_rss:>7s}"
+        )
+        print(row, flush=True)
+        rows.append({"ours": ours, "upstream_here": up, "stored_upstream": stored})
+    if args.json:
+        Path(args.json).write_text(json.dumps({"matmul_gflops": rate, "rows": rows}, indent=1))
+    print(
+        "\nlimit s = GFLOP per click (median) / sustained matmul rate: the compute bound."
+        "\nours/stored = our median over the first 5 clicks / upstream's stored median "
+        "(fixtures.json, another machine);\nours/here = our median / upstream's median on "
+        "this machine, same clicks and settings."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO / "src"))
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    raise SystemExit(main())
