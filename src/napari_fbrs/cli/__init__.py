@@ -1,0 +1,69 @@
+"""The ``napari-fbrs`` command line: parse, check the input, dispatch to the core.
+
+Each subcommand lives in its own module with two functions, ``add_parser(subparsers)`` and
+``run(args) -> int``, listed once in :data:`SUBCOMMANDS`. Handlers import torch and the engine
+lazily, so ``--help`` and ``models`` answer at once.
+
+Exit codes: 0 success; 2 bad input (a missing or unreadable file, a corrupt or foreign
+checkpoint, malformed clicks, an unknown weights name, an unusable device, no network for a
+download, an empty dataset), reported as one line on stderr, never as a traceback; 130
+interrupted. A traceback therefore always means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from napari_fbrs.cli import evaluate, models, predict
+from napari_fbrs.cli.common import EXIT_BAD_INPUT, MASK_SUFFIXES, PROG, CLIError
+from napari_fbrs.cli.options import add_predictor_options, predictor_config_from_args
+
+__all__ = [
+    "MASK_SUFFIXES",
+    "CLIError",
+    "add_predictor_options",
+    "build_parser",
+    "main",
+    "predictor_config_from_args",
+]
+
+SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
+    models.add_info_parser,
+    models.add_models_parser,
+    models.add_download_parser,
+    predict.add_parser,
+    evaluate.add_parser,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from napari_fbrs import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="f-BRS click-based interactive segmentation from the command line."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add_parser in SUBCOMMANDS:
+        add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand and return its exit code (argparse's own usage errors give 2)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help/--version (0) or a usage error (2), already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    try:
+        return args.handler(args)
+    except CLIError as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 130

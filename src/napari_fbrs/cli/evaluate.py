@@ -1,0 +1,122 @@
+"""``evaluate``: NoC evaluation of a checkpoint (or the random-walker baseline) on a dataset."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from napari_fbrs.cli.common import CLIError, check_output, float_in, int_at_least, load_model
+from napari_fbrs.cli.common import select_device as pick_device
+from napari_fbrs.cli.options import add_predictor_options, predictor_config_from_args
+
+DATASETS = ("sbd", "grabcut", "berkeley", "davis", "coco_mval", "dsb2018", "folder")
+METHODS = ("model", "random-walker")
+
+
+def _thresholds(text: str) -> tuple[float, ...]:
+    parse = float_in(0.0, 1.0, open_low=True)
+    try:
+        values = tuple(sorted({parse(part.strip()) for part in text.split(",") if part.strip()}))
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"--iou-thresholds {text!r}: {exc}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one IoU threshold, e.g. 0.85,0.9")
+    return values
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="NoC@80/85/90 with simulated clicks on a dataset",
+        description="Run the standard NoC protocol (f-BRS/RITM clicker, IoU ignoring the "
+        "uncertain band) with a checkpoint or the random-walker baseline. Prints a table; "
+        "--output writes every sample's clicks and per-click IoU as JSON.",
+        epilog="example: napari-fbrs evaluate --checkpoint hrnet18_ocr64_sbd --dataset grabcut "
+        "--root datasets/GrabCut --mode f-BRS-B --output grabcut.json --plot grabcut.png",
+    )
+    parser.add_argument("--checkpoint", metavar="PATH_OR_NAME", help="a file or an official name")
+    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument("--root", required=True, metavar="PATH", help="the dataset folder")
+    parser.add_argument("--split", help="sbd: train/val; dsb2018: train/val [val]")
+    parser.add_argument("--method", choices=METHODS, default="model", help="[model]")
+    parser.add_argument("--max-clicks", type=int_at_least(1), default=20, help="[20]")
+    parser.add_argument(
+        "--iou-thresholds", type=_thresholds, default=(0.8, 0.85, 0.9), help="[0.8,0.85,0.9]"
+    )
+    parser.add_argument(
+        "--max-samples", type=int_at_least(1), help="only the first N samples (sorted file order)"
+    )
+    parser.add_argument(
+        "--full-curve", action="store_true", help="always click --max-clicks times (mIoU curve)"
+    )
+    parser.add_argument("--device", default="auto", help="auto (cuda>mps>cpu), cpu, cuda[:N], mps")
+    parser.add_argument("--output", metavar="JSON", help="per-sample results")
+    parser.add_argument("--plot", metavar="PNG", help="mIoU vs clicks (needs matplotlib)")
+    parser.add_argument(
+        "--rw-solver", default="bf", choices=("bf", "cg_j", "cg"), help="random walker solver [bf]"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_predictor_options(parser, default_preset="eval")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = predictor_config_from_args(args, dataset=args.dataset)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    json_path = check_output(args.output, (".json",), "--output")
+    plot_path = check_output(args.plot, (".png",), "--plot")
+    if args.method == "model" and not args.checkpoint:
+        raise CLIError("--checkpoint is required with --method model (a file or official name)")
+
+    from napari_fbrs.evaluation.noc import EvalSettings, evaluate_dataset
+    from napari_fbrs.evaluation.report import format_table, plot_curve, write_json
+    from napari_fbrs.io.datasets import DatasetError, open_dataset
+
+    try:
+        dataset = open_dataset(args.dataset, args.root, split=args.split)
+    except (DatasetError, ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    if len(dataset) == 0:
+        raise CLIError(f"{args.root}: the {args.dataset} dataset holds no samples")
+
+    if args.method == "model":
+        from napari_fbrs.inference.predictor import Predictor
+
+        device = pick_device(args.device)
+        loaded = load_model(args.checkpoint, device)
+        predictor: Any = Predictor(loaded.model, config, device)
+        method = f"{loaded.arch} {config.mode.value}"
+    else:
+        from napari_fbrs.evaluation.baseline import RandomWalkerPredictor
+
+        predictor = RandomWalkerPredictor(mode=args.rw_solver)
+        method = "random-walker"
+
+    settings = EvalSettings(
+        max_clicks=args.max_clicks,
+        iou_thresholds=args.iou_thresholds,
+        pred_thresh=config.prob_thresh,
+        full_curve=args.full_curve,
+        max_samples=args.max_samples,
+    )
+    try:
+        result = evaluate_dataset(
+            dataset, predictor, settings, method=method, progress=not args.quiet
+        )
+    except (DatasetError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+
+    print(format_table(result))
+    if json_path is not None:
+        write_json(result, json_path)
+        print(f"wrote {json_path}", file=sys.stderr)
+    if plot_path is not None:
+        try:
+            plot_curve(result, plot_path)
+        except RuntimeError as exc:  # matplotlib missing
+            raise CLIError(str(exc)) from None
+        print(f"wrote {plot_path}", file=sys.stderr)
+    return 0

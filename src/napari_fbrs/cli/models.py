@@ -1,0 +1,107 @@
+"""``info``, ``models`` and ``download``: the checkpoint-facing subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from napari_fbrs.cli.common import PROG, CLIError, load_model
+
+
+# -- info --------------------------------------------------------------------------------------
+def add_info_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "info",
+        help="describe a checkpoint: architecture, parameters, dtype, layout, sha256",
+        description="Detect and strictly load a checkpoint (an official bare state_dict or a "
+        "napari-fbrs checkpoint) and describe it.",
+    )
+    parser.add_argument("checkpoint", help="a .pth file, or the name of a cached official file")
+    parser.set_defaults(handler=_run_info)
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    from napari_fbrs.model.checkpoint import sha256_of
+    from napari_fbrs.model.registry import ARCHITECTURES
+    from napari_fbrs.model.weights import OFFICIAL_WEIGHTS, cached_path
+
+    path, name = Path(args.checkpoint), args.checkpoint.removesuffix(".pth")
+    if not path.is_file() and name in OFFICIAL_WEIGHTS:
+        cached = cached_path(name)
+        if cached is None:
+            raise CLIError(f"{name} is not downloaded yet; run: {PROG} download {name}")
+        path = cached
+    loaded = load_model(str(path))
+    official = loaded.official_layout
+    rows = [
+        ("file", str(path)),
+        ("architecture", f"{loaded.arch} ({ARCHITECTURES[loaded.arch].description})"),
+        ("parameters", f"{loaded.num_parameters:,}"),
+        ("stored dtype", loaded.source_dtype),
+        ("layout", "official bare state_dict" if official else "napari-fbrs checkpoint"),
+        ("size", f"{path.stat().st_size / 1e6:.1f} MB"),
+        ("sha256", sha256_of(path)),
+    ]
+    rows += [(f"meta.{key}", json.dumps(value, default=str)) for key, value in loaded.meta.items()]
+    for key, value in rows:
+        print(f"{key + ':':<14}{value}")
+    return 0
+
+
+# -- models ------------------------------------------------------------------------------------
+def add_models_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "models",
+        help="list the official weights and which are cached",
+        description="List the released f-BRS checkpoints and the cached copy of each. "
+        "NAPARI_FBRS_CACHE changes the cache folder.",
+    )
+    parser.set_defaults(handler=_run_models)
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from napari_fbrs.model.weights import CACHE_ENV, OFFICIAL_WEIGHTS, cache_dir, cached_path
+
+    rows = [("name", "architecture", "trained on", "size", "licence", "cached")]
+    for info in OFFICIAL_WEIGHTS.values():
+        cached = str(cached_path(info.name) or "-")
+        rows.append(
+            (info.name, info.arch, info.trained_on, f"{info.size_mb:g} MB", info.licence, cached)
+        )
+    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))
+    print(f"\ncache folder: {cache_dir()} (set {CACHE_ENV} to change it)")
+    return 0
+
+
+# -- download ----------------------------------------------------------------------------------
+def add_download_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "download",
+        help="download one official checkpoint into the cache",
+        description="Download a released checkpoint, check that it holds the architecture the "
+        f"table names and record its sha256. Names: `{PROG} models`.",
+    )
+    parser.add_argument("name", help="an official weights name, e.g. hrnet18_ocr64_sbd")
+    parser.set_defaults(handler=_run_download)
+
+
+def _run_download(args: argparse.Namespace) -> int:
+    from napari_fbrs.model import weights
+
+    try:
+        info = weights.weights_info(args.name)
+        cached = weights.cached_path(info.name)
+        if cached is not None:
+            print(f"{info.name} is already cached: {cached}")
+            return 0
+        print(f"downloading {info.name} ({info.size_mb:g} MB) from {weights.download_url(info)}")
+        path = weights.download_weights(info.name, progress=True)
+    except weights.WeightsError as exc:
+        raise CLIError(str(exc)) from None
+    print(f"saved {path}\nsha256 {weights.recorded_sha256(info.name)}")
+    return 0

@@ -1,0 +1,149 @@
+"""``napari-fbrs evaluate`` end to end on tiny on-the-fly datasets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from napari_fbrs.cli import main
+from tests.conftest import require_shared
+
+
+@pytest.fixture
+def grabcut_root(tmp_path: Path) -> Path:
+    """Two 48 x 64 images with a bright rectangle, masks with a 128 ignore band."""
+    root = tmp_path / "grabcut"
+    (root / "data_GT").mkdir(parents=True)
+    (root / "boundary_GT").mkdir()
+    rng = np.random.default_rng(0)
+    for index, (r0, c0) in enumerate([(10, 12), (20, 30)]):
+        image = rng.integers(0, 60, (48, 64, 3), dtype=np.uint8)
+        image[r0 : r0 + 16, c0 : c0 + 20] += 160
+        mask = np.zeros((48, 64), np.uint8)
+        mask[r0 - 1 : r0 + 17, c0 - 1 : c0 + 21] = 128
+        mask[r0 : r0 + 16, c0 : c0 + 20] = 255
+        Image.fromarray(image).save(root / "data_GT" / f"img{index}.png")
+        Image.fromarray(mask).save(root / "boundary_GT" / f"img{index}.bmp")
+    return root
+
+
+def test_evaluate_model_writes_table_json_and_plot(
+    tiny_checkpoint: Path, grabcut_root: Path, tmp_path: Path, capsys
+) -> None:
+    out, plot = tmp_path / "res.json", tmp_path / "curve.png"
+    argv = [
+        "evaluate",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--dataset",
+        "grabcut",
+        "--root",
+        str(grabcut_root),
+        "--mode",
+        "NoBRS",
+        "--no-zoom-in",
+        "--max-clicks",
+        "3",
+        "--full-curve",
+        "--output",
+        str(out),
+        "--plot",
+        str(plot),
+        "--quiet",
+        "--device",
+        "cpu",
+    ]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert "NoC@85" in table and "hrnet18s_ocr64 NoBRS" in table
+    data = json.loads(out.read_text())
+    assert [s["name"] for s in data["samples"]] == ["img0.png", "img1.png"]
+    for sample in data["samples"]:
+        assert len(sample["clicks"]) == 3 and len(sample["ious"]) == 3
+        assert all(0.0 <= v <= 1.0 for v in sample["ious"])
+    first = data["samples"][0]["clicks"][0]
+    assert first[2] is True or first[2] == 1  # the first click is always positive
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_random_walker_baseline(grabcut_root: Path, capsys) -> None:
+    argv = [
+        "evaluate",
+        "--method",
+        "random-walker",
+        "--dataset",
+        "grabcut",
+        "--root",
+        str(grabcut_root),
+        "--max-clicks",
+        "2",
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    assert "random-walker" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--dataset", "grabcut", "--root", "MISSING", "--method", "random-walker"], "missing"),
+        (["--dataset", "grabcut", "--root", "EMPTY", "--method", "random-walker"], "no images"),
+        (["--dataset", "grabcut", "--root", "GRABCUT", "--method", "model"], "--checkpoint"),
+        (
+            [
+                "--dataset",
+                "grabcut",
+                "--root",
+                "GRABCUT",
+                "--output",
+                "x.txt",
+                "--method",
+                "random-walker",
+            ],
+            ".json",
+        ),
+    ],
+)
+def test_evaluate_bad_input_exits_2(
+    argv, message, grabcut_root: Path, tmp_path: Path, capsys
+) -> None:
+    (tmp_path / "empty" / "data_GT").mkdir(parents=True)
+    (tmp_path / "empty" / "boundary_GT").mkdir()
+    replace = {
+        "MISSING": str(tmp_path / "missing"),
+        "EMPTY": str(tmp_path / "empty"),
+        "GRABCUT": str(grabcut_root),
+        "x.txt": str(tmp_path / "x.txt"),
+    }
+    argv = [replace.get(a, a) for a in argv]
+    assert main(["evaluate", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_evaluate_on_shared_grabcut_with_random_walker(tmp_path: Path, capsys) -> None:
+    root = require_shared("datasets", "GrabCut")
+    out = tmp_path / "rw.json"
+    argv = [
+        "evaluate",
+        "--method",
+        "random-walker",
+        "--dataset",
+        "grabcut",
+        "--root",
+        str(root),
+        "--max-samples",
+        "1",
+        "--max-clicks",
+        "2",
+        "--output",
+        str(out),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    assert len(data["samples"]) == 1 and data["samples"][0]["name"] == "106024.jpg"
