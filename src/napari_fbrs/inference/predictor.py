@@ -279,12 +279,14 @@ class Predictor:
         if self.opt_data is None or changed:
             self.opt_data = np.zeros(int(np.prod(shape)), dtype=np.float32)
 
+        dmaps = self.model.dist_maps(batch, points)  # the same for every L-BFGS evaluation
+
         def logits_fn(bias: torch.Tensor) -> torch.Tensor:
             self.last.backbone_runs += 1
             if on_rgb:
-                x = self.model.mix_clicks(batch + bias, points)
+                x = self.model.mix_maps(batch + bias, dmaps)
             else:
-                x = self.model.mix_clicks(batch, points, dmaps_bias=bias)
+                x = self.model.mix_maps(batch, dmaps + bias)
             return _resize_to(self.model.backbone_logits(x), batch)
 
         unpack = unpack_input_bias(shape, self.flip is not None, self.config.brs.reg_weight)

@@ -60,13 +60,12 @@ class InteractiveModel(nn.Module):
         """uint8 or 0..255 RGB ``[B, 3, H, W]`` -> ImageNet-normalised float32."""
         return image.to(torch.float32).div(255).sub(self.mean).div(self.std)
 
-    def mix_clicks(
-        self, image: torch.Tensor, points: torch.Tensor, dmaps_bias: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Backbone input from a normalised image and encoded clicks (optionally offset maps)."""
-        dmaps = self.dist_maps(image, points)
-        if dmaps_bias is not None:
-            dmaps = dmaps + dmaps_bias
+    def mix_clicks(self, image: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """Backbone input from a normalised image and encoded clicks."""
+        return self.mix_maps(image, self.dist_maps(image, points))
+
+    def mix_maps(self, image: torch.Tensor, dmaps: torch.Tensor) -> torch.Tensor:
+        """Backbone input from a normalised image and precomputed (or offset) click maps."""
         return self.rgb_conv(torch.cat((image, dmaps), dim=1))
 
     # -- to be provided by subclasses -------------------------------------------------------
