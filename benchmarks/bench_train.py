@@ -1,0 +1,229 @@
+"""Training and evaluation speed: images/second, peak memory, seconds per click.
+
+For each architecture (hrnet18s_ocr64 and resnet34_dh128 by default) and device (the CPU, and
+CUDA when available) a separate process runs a few training steps at the SBD recipe's crop
+size (320 x 480) on synthetic images, then the NoC evaluation loop on a few synthetic objects
+with the NoBRS and f-BRS-B predictors. A fresh process per row keeps peak RSS meaningful.
+Nothing is asserted; the numbers are printed as a table.
+
+    python benchmarks/bench_train.py --quick          # a smoke run: CPU, NoBRS, few steps
+    python benchmarks/bench_train.py --devices cuda --batch 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "training" / "sbd_hrnet18_ocr64.toml"
+
+
+class _Objects:
+    """Synthetic images with a few ellipses; both a training source and an eval dataset."""
+
+    name = "synthetic"
+
+    def __init__(self, count: int, shape: tuple[int, int], seed: int = 0) -> None:
+        self.count, self.shape, self.seed = count, shape, seed
+
+    def num_images(self) -> int:
+        return self.count
+
+    def image_name(self, i: int) -> str:
+        return f"synthetic{i:03d}"
+
+    def load_instances(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng((self.seed, i))
+        height, width = self.shape
+        rows, cols = np.mgrid[:height, :width]
+        image = rng.integers(0, 80, size=(height, width, 3)).astype(np.uint8)
+        labels = np.zeros((height, width), dtype=np.int32)
+        for k in range(1, 4):
+            cr, cc = rng.uniform(0.2, 0.8) * height, rng.uniform(0.2, 0.8) * width
+            rr, rc = rng.uniform(0.08, 0.2) * height, rng.uniform(0.08, 0.2) * width
+            inside = ((rows - cr) / rr) ** 2 + ((cols - cc) / rc) ** 2 <= 1
+            labels[inside] = k
+            image[inside] = rng.integers(100, 256, size=3)
+        return image, labels
+
+    # evaluation view: one sample (object 1) per image
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int):
+        from napari_fbrs.io.datasets import Sample
+
+        image, labels = self.load_instances(i)
+        return Sample(self.image_name(i), image, (labels == 1).astype(np.int8))
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def worker(args: argparse.Namespace) -> dict[str, object]:
+    """One row: train ``args.steps`` steps and evaluate, in this process."""
+    import torch
+
+    from napari_fbrs.evaluation.noc import EvalSettings, evaluate_dataset
+    from napari_fbrs.inference.config import eval_preset
+    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.training.config import load_recipe
+    from napari_fbrs.training.trainer import Trainer
+
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    overrides = [
+        f"model.arch={args.arch}",
+        f"train.batch_size={args.batch}",
+        f"train.device={args.device}",
+        "data.kind=folder",
+        "data.num_workers=0",
+        "data.epoch_len=64",
+        "logging.tensorboard=false",
+    ]
+    config = load_recipe(RECIPE, overrides)
+    crop = config.data.crop_size
+    source = _Objects(16, (375, 500))
+    with tempfile.TemporaryDirectory() as out:
+        trainer = Trainer(config, out, device=device, progress=False, source=source)
+        started = time.perf_counter()
+        batches = [
+            torch.utils.data.default_collate(
+                [trainer.dataset[(0, (s * args.batch + b) % 64)] for b in range(args.batch)]
+            )
+            for s in range(2)
+        ]
+        data_items_per_s = 2 * args.batch / (time.perf_counter() - started)
+        for step in range(args.warmup + args.steps):
+            if step == args.warmup:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                started = time.perf_counter()
+            trainer.run_step(batches[step % 2])
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        train_seconds = time.perf_counter() - started
+        model = trainer.model.eval()
+
+    evals = {}
+    settings = EvalSettings(max_clicks=args.clicks, full_curve=True, max_samples=args.objects)
+    for mode in args.modes:
+        predictor = Predictor(model, eval_preset(mode), device=device)
+        result = evaluate_dataset(
+            _Objects(args.objects, (375, 500), seed=1), predictor, settings, progress=False
+        )
+        evals[mode] = result.seconds_per_click
+    return {
+        "arch": args.arch,
+        "device": str(device),
+        "batch": args.batch,
+        "crop": f"{crop[0]}x{crop[1]}",
+        "train_images_per_s": args.steps * args.batch / train_seconds,
+        "data_items_per_s": data_items_per_s,
+        "peak_rss_mb": _peak_rss_mb(),
+        "peak_cuda_mb": torch.cuda.max_memory_allocated(device) / 2**20
+        if device.type == "cuda"
+        else None,
+        "eval_s_per_click": evals,
+    }
+
+
+def _table(rows: list[dict[str, object]], modes: list[str]) -> str:
+    head = [
+        "arch",
+        "device",
+        "batch",
+        "crop",
+        "train img/s",
+        "data items/s",
+        "peak RSS MB",
+        "peak CUDA MB",
+    ] + [f"eval s/click {m}" for m in modes]
+    lines = [head]
+    for r in rows:
+        if "error" in r:
+            lines.append([str(r["arch"]), str(r["device"]), "-", "-", f"failed: {r['error']}"])
+            continue
+        cuda = r["peak_cuda_mb"]
+        lines.append(
+            [
+                str(r["arch"]),
+                str(r["device"]),
+                str(r["batch"]),
+                str(r["crop"]),
+                f"{r['train_images_per_s']:.2f}",
+                f"{r['data_items_per_s']:.1f}",
+                f"{r['peak_rss_mb']:.0f}",
+                "-" if cuda is None else f"{cuda:.0f}",
+            ]
+            + [f"{r['eval_s_per_click'][m]:.3f}" for m in modes]  # type: ignore[index]
+        )
+    widths = [max(len(line[i]) for line in lines if i < len(line)) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)) for line in lines
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run (CPU only)")
+    parser.add_argument("--archs", default="hrnet18s_ocr64,resnet34_dh128")
+    parser.add_argument("--devices", default=None, help="default: cpu, plus cuda if present")
+    parser.add_argument("--batch", type=int, default=None, help="default 8 (quick: 2)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (quick: 2)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--modes", default=None, help="default NoBRS,f-BRS-B (quick: NoBRS)")
+    parser.add_argument("--worker", nargs=2, metavar=("ARCH", "DEVICE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.batch = args.batch or (2 if args.quick else 8)
+    args.steps = args.steps or (2 if args.quick else 5)
+    args.warmup = 1 if args.quick else 2
+    args.objects = 1 if args.quick else 5
+    args.clicks = 3 if args.quick else 10
+    args.modes = (
+        args.modes.split(",")
+        if args.modes
+        else (["NoBRS"] if args.quick else ["NoBRS", "f-BRS-B"])
+    )
+
+    if args.worker:
+        args.arch, args.device = args.worker
+        print(json.dumps(worker(args)))
+        return
+
+    import torch
+
+    devices = (
+        args.devices.split(",")
+        if args.devices
+        else (["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.quick else []))
+    )
+    rows = []
+    for arch in args.archs.split(","):
+        for device in devices:
+            command = [sys.executable, __file__, "--worker", arch, device]
+            command += ["--batch", str(args.batch), "--steps", str(args.steps)]
+            command += ["--threads", str(args.threads), "--modes", ",".join(args.modes)]
+            command += ["--quick"] if args.quick else []
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                reason = (done.stderr.strip().splitlines() or ["?"])[-1]
+                rows.append({"arch": arch, "device": device, "error": reason})
+            else:
+                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"done: {arch} on {device}", file=sys.stderr)
+    print(_table(rows, args.modes))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,456 @@
+"""The training loop: one explicit :meth:`Trainer.run_step`, epochs, validation, checkpoints.
+
+``train(config, out_dir)`` is what ``napari-fbrs train`` calls. A run directory holds
+``last.pth`` (after every epoch, and when ``train.max_steps`` stops a run; it carries the
+optimiser, AMP scaler, step and RNG states so that ``resume=True`` continues exactly),
+``best.pth`` (best validation NoC at ``validation.best_iou``), ``epoch_NNN.pth`` every
+``checkpoint.every_epochs`` epochs, ``config.json``, ``train_log.csv`` / ``val_log.csv`` and,
+when installed, TensorBoard files. Checkpoints are our own format (``save_checkpoint``) and
+hold only tensors and plain containers, so they load with ``torch.load(weights_only=True)``,
+in ``load_checkpoint``, ``predict`` and the widget.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from napari_fbrs.model.checkpoint import load_into, save_checkpoint
+from napari_fbrs.model.is_model import HRNetModel, InteractiveModel
+
+from .config import TrainConfig
+from .data import InstanceSource, build_click_dataset, epoch_keys, open_instances
+from .distributed import (
+    DistContext,
+    all_reduce_mean,
+    barrier,
+    context_from_env,
+    gather_objects,
+    init_distributed,
+    shutdown,
+    training_device,
+    wrap_model,
+)
+from .losses import NormalizedFocalLoss, SigmoidBCELoss, instance_losses
+from .model_init import (
+    build_training_model,
+    freeze_backbone,
+    keep_frozen_norms_in_eval,
+    parameter_groups,
+)
+from .records import (
+    RunLog,
+    atomic_write_text,
+    changed_keys,
+    read_training_state,
+    rng_state,
+    set_rng_state,
+)
+from .validation import noc_key, validate
+
+LAST, BEST = "last.pth", "best.pth"
+
+
+@dataclass
+class TrainSummary:
+    """What a call to :func:`train` did (the process's view; rank 0 holds the files)."""
+
+    out_dir: Path
+    arch: str
+    steps: int
+    epochs_completed: int
+    last_checkpoint: Path | None
+    best_checkpoint: Path | None
+    best_metric: float | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    mean_loss: float | None = None
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+
+
+class _TrainForward(nn.Module):
+    """uint8 image + points -> outputs; the module DDP wraps (so the aux path syncs too)."""
+
+    def __init__(self, model: InteractiveModel, with_aux: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.with_aux = with_aux
+
+    def forward(self, image: torch.Tensor, points: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self.model.normalize(image)
+        if self.with_aux:
+            assert isinstance(self.model, HRNetModel)
+            return self.model.forward_with_aux(x, points)
+        return self.model(x, points)
+
+
+class Trainer:
+    """Model, optimiser and data of one run. ``fit`` loops; ``run_step`` is one update."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        out_dir: str | Path,
+        *,
+        init: str | Path | None = None,
+        device: torch.device | str | None = None,
+        progress: bool = True,
+        ctx: DistContext | None = None,
+        resume_from: Path | None = None,
+        source: InstanceSource | None = None,
+        val_source: Any = None,
+    ) -> None:
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.ctx = ctx or DistContext()
+        requested = config.train.device if device is None else str(device)
+        self.device = training_device(requested, self.ctx)
+        self.progress = progress and self.ctx.is_main
+        tp = config.train
+        if tp.batch_size % self.ctx.world_size:
+            raise ValueError(
+                f"train.batch_size {tp.batch_size} is not divisible by the "
+                f"{self.ctx.world_size} processes"
+            )
+        self.batch_per_rank = tp.batch_size // self.ctx.world_size
+        if self.batch_per_rank < 2:
+            raise ValueError(
+                f"train.batch_size {tp.batch_size} leaves {self.batch_per_rank} sample per "
+                "process; batch normalisation needs at least 2"
+            )
+        torch.manual_seed(tp.seed + self.ctx.rank)
+
+        init_path = None if resume_from else (init or config.model.init_checkpoint)
+        self.init_path = str(init_path) if init_path else None
+        self.arch, self.model = build_training_model(config, init_path, resume_from)
+        self.model.to(self.device)
+        if config.model.freeze_backbone:
+            freeze_backbone(self.model)
+
+        self.use_amp = tp.amp and self.device.type == "cuda"
+        with_aux = config.loss.aux_weight > 0 and isinstance(self.model, HRNetModel)
+        self.net = wrap_model(_TrainForward(self.model, with_aux), self.ctx, self.device)
+        optimizer = torch.optim.AdamW if tp.optimizer == "adamw" else torch.optim.Adam
+        self.optimizer = optimizer(
+            parameter_groups(self.model, tp.lr, tp.backbone_lr_mult),
+            lr=tp.lr,
+            betas=(tp.betas[0], tp.betas[1]),
+            eps=tp.eps,
+            weight_decay=tp.weight_decay,
+        )
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.focal = NormalizedFocalLoss(config.loss.focal_alpha, config.loss.focal_gamma)
+        self.aux = SigmoidBCELoss() if with_aux else None
+
+        self.dataset = build_click_dataset(
+            config.data, config.sampler, config.augment, tp.seed, source
+        )
+        per_rank = len(epoch_keys(self.dataset, 0, tp.seed, self.ctx.rank, self.ctx.world_size))
+        self.steps_per_epoch = per_rank // self.batch_per_rank
+        if self.steps_per_epoch < 1:
+            raise ValueError(
+                f"an epoch of {len(self.dataset)} samples is smaller than train.batch_size "
+                f"{tp.batch_size}; raise data.epoch_len or lower the batch size"
+            )
+        self._val_source = val_source
+        self.step = 0
+        self.best: float | None = None
+        self.metrics: dict[str, float] = {}
+        self.lr_factor = 1.0
+        self.log = RunLog(self.out_dir, config.logging.tensorboard, enabled=self.ctx.is_main)
+        if resume_from is not None:
+            self._restore(resume_from)
+        else:
+            self.log.reset()
+
+    # -- setup -------------------------------------------------------------------------------
+    def _restore(self, path: Path) -> None:
+        """Weights, optimiser, scaler, step, best metric and RNG from a trainer's last.pth."""
+        arch, state_dict, meta, state = read_training_state(path)
+        load_into(self.model, state_dict, arch, str(path))
+        self.optimizer.load_state_dict(state["optimizer"])
+        tp = self.config.train
+        for group in self.optimizer.param_groups:  # a changed train.lr applies from here on
+            group["base_lr"] = tp.lr * (tp.backbone_lr_mult if group["name"] == "backbone" else 1)
+        if self.use_amp and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.best = state.get("best")
+        self.metrics = dict(meta.get("metrics") or {})
+        self.init_path = meta.get("init_checkpoint")
+        changed = changed_keys(meta.get("config", {}), self.config.to_dict())
+        if changed and self.ctx.is_main:
+            print(f"resuming {path} with changed settings: {', '.join(changed)}", file=sys.stderr)
+        states = state.get("rng") or []
+        if len(states) == self.ctx.world_size:
+            set_rng_state(states[self.ctx.rank], self.device)
+        elif self.ctx.is_main:
+            print(
+                f"{path} was written by {len(states)} processes, not {self.ctx.world_size}: "
+                "random streams restart from the seed",
+                file=sys.stderr,
+            )
+        self.log.truncate_after(self.step)
+
+    def set_train_mode(self) -> None:
+        self.net.train()
+        if self.config.model.freeze_backbone:
+            keep_frozen_norms_in_eval(self.model)
+
+    # -- one step ----------------------------------------------------------------------------
+    def run_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Forward, loss, backward and optimiser update on one batch; returns the losses."""
+        if not self.model.training:
+            self.set_train_mode()
+        image = batch["image"].to(self.device, non_blocking=True)
+        points = batch["points"].to(self.device, non_blocking=True)
+        target = batch["mask"].to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
+            outputs = self.net(image, points)
+        loss, parts = instance_losses(
+            outputs,
+            target,
+            self.focal,
+            self.config.loss.instance_weight,
+            self.aux,
+            self.config.loss.aux_weight,
+        )
+        value = float(loss.detach())
+        if not math.isfinite(value) and not self.use_amp:
+            raise FloatingPointError(f"step {self.step + 1}: the loss is {value}")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        return {"loss": value, **parts}
+
+    def set_epoch_lr(self, epoch: int) -> None:
+        self.lr_factor = self.config.schedule.factor(epoch, self.config.train.epochs)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * self.lr_factor
+
+    def loader(self, epoch: int, skip_batches: int = 0) -> DataLoader:
+        """This rank's batches of ``epoch``, the first ``skip_batches`` left out (resume)."""
+        keys = epoch_keys(
+            self.dataset,
+            epoch,
+            self.config.train.seed,
+            self.ctx.rank,
+            self.ctx.world_size,
+            skip=skip_batches * self.batch_per_rank,
+        )
+        return DataLoader(
+            self.dataset,
+            batch_size=self.batch_per_rank,
+            sampler=keys,  # type: ignore[arg-type]
+            num_workers=self.config.data.num_workers,
+            drop_last=True,
+            pin_memory=self.device.type == "cuda",
+            # Own generator: creating an iterator must not draw from the global torch RNG.
+            generator=torch.Generator().manual_seed(self.config.train.seed),
+        )
+
+    # -- the loop ----------------------------------------------------------------------------
+    def fit(self) -> TrainSummary:
+        tp, spe = self.config.train, self.steps_per_epoch
+        stop_at = tp.epochs * spe if not tp.max_steps else min(tp.epochs * spe, tp.max_steps)
+        start_time, start_step = time.perf_counter(), self.step
+        epoch_losses: list[float] = []
+        window: list[dict[str, float]] = []
+        bar = tqdm(
+            total=stop_at,
+            initial=self.step,
+            disable=not self.progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            desc=f"train {self.arch}",
+        )
+        try:
+            while self.step < stop_at:
+                epoch = self.step // spe
+                self.set_epoch_lr(epoch)
+                self.set_train_mode()
+                epoch_losses = []
+                for batch in self.loader(epoch, self.step % spe):
+                    result = self.run_step(batch)
+                    epoch_losses.append(result["loss"])
+                    window.append(result)
+                    bar.update(1)
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{result['loss']:.4f}")
+                    if self.step % self.config.logging.every_steps == 0 or self.step == stop_at:
+                        self._log_window(window, epoch, start_time, start_step)
+                        window = []
+                    if self.step >= stop_at:
+                        break
+                mean_loss = float(np.mean(epoch_losses)) if epoch_losses else None
+                if self.step % spe == 0:
+                    self._end_epoch(self.step // spe, mean_loss)
+                else:
+                    self.save(self.step // spe, mean_loss, epoch_end=False)
+        finally:
+            bar.close()
+            self.log.close()
+        seconds = time.perf_counter() - start_time
+        images = (self.step - start_step) * self.config.train.batch_size
+        out = self.out_dir
+        return TrainSummary(
+            out_dir=out,
+            arch=self.arch,
+            steps=self.step,
+            epochs_completed=self.step // spe,
+            last_checkpoint=out / LAST if (out / LAST).exists() else None,
+            best_checkpoint=out / BEST if (out / BEST).exists() else None,
+            best_metric=self.best,
+            metrics=dict(self.metrics),
+            mean_loss=float(np.mean(epoch_losses)) if epoch_losses else None,
+            seconds=seconds,
+            images_per_second=images / seconds if seconds > 0 else 0.0,
+        )
+
+    def _log_window(
+        self, window: list[dict[str, float]], epoch: int, start: float, start_step: int
+    ) -> None:
+        row: dict[str, Any] = {"step": self.step, "epoch": epoch + 1}
+        row["lr"] = self.optimizer.param_groups[-1]["lr"]
+        for key in window[0]:
+            row[key] = all_reduce_mean(self.ctx, float(np.mean([w[key] for w in window])))
+        elapsed = time.perf_counter() - start
+        row["images_per_s"] = (
+            (self.step - start_step) * self.config.train.batch_size / elapsed if elapsed else 0.0
+        )
+        row["elapsed_s"] = elapsed
+        self.log.write("train", row, self.step)
+
+    def _end_epoch(self, completed: int, mean_loss: float | None) -> None:
+        vc = self.config.validation
+        improved = False
+        if vc.enabled and (
+            completed % vc.every_epochs == 0 or completed == self.config.train.epochs
+        ):
+            if self.ctx.is_main:
+                self.metrics = self.validate()
+                value = self.metrics[noc_key(vc.best_iou)]
+                improved = self.best is None or value < self.best
+                if improved:
+                    self.best = value
+                self.log.write(
+                    "val", {"step": self.step, "epoch": completed, **self.metrics}, self.step
+                )
+            barrier(self.ctx)
+        self.save(completed, mean_loss, epoch_end=True, improved=improved)
+
+    def validate(self) -> dict[str, float]:
+        """NoC and mIoU of the NoBRS predictor on the first validation samples."""
+        vc = self.config.validation
+        if self._val_source is None:
+            self._val_source = open_instances(vc.kind, vc.root, vc.split)
+        try:
+            return validate(self.model, self.device, vc, self._val_source)
+        finally:
+            self.set_train_mode()
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def save(
+        self, completed: int, mean_loss: float | None, epoch_end: bool, improved: bool = False
+    ) -> None:
+        """Write last.pth (+ best / epoch files) on rank 0; every rank must call this."""
+        rng = gather_objects(self.ctx, rng_state(self.device))
+        if self.ctx.is_main:
+            meta = {
+                "config": self.config.to_dict(),
+                "recipe": self.config.source,
+                "init_checkpoint": self.init_path,
+                "metrics": dict(self.metrics),
+                "step": self.step,
+                "epoch": completed,
+                "train_loss": mean_loss,
+                "torch": str(torch.__version__),
+            }
+            state = {
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict() if self.use_amp else {},
+                "scheduler": {"kind": self.config.schedule.kind, "factor": self.lr_factor},
+                "step": self.step,
+                "epoch": completed,
+                "best": self.best,
+                "world_size": self.ctx.world_size,
+                "rng": rng,
+            }
+            extra = {"training_state": state}
+            save_checkpoint(self.out_dir / LAST, self.model, self.arch, meta, extra)
+            if improved:
+                save_checkpoint(self.out_dir / BEST, self.model, self.arch, meta)
+            every = self.config.checkpoint.every_epochs
+            if epoch_end and every and completed % every == 0:
+                name = f"epoch_{completed:03d}.pth"
+                save_checkpoint(self.out_dir / name, self.model, self.arch, meta)
+        barrier(self.ctx)
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    init: str | Path | None = None,
+    progress: bool = True,
+    device: str | None = None,
+) -> TrainSummary:
+    """Train from a recipe into ``out_dir``; alone or as one torchrun process.
+
+    ``resume`` continues ``out_dir/last.pth`` exactly; ``init`` (a new run only) starts from a
+    whole official or own checkpoint; ``device`` overrides ``train.device``. A directory that
+    already holds a run is refused unless ``resume`` is given, so nothing is overwritten.
+    """
+    out_dir = Path(out_dir)
+    if resume and init:
+        raise ValueError("resume continues out_dir/last.pth; init is only for a new run")
+    device_obj = training_device(device or config.train.device, context_from_env())
+    created_group = not torch.distributed.is_initialized()
+    ctx = init_distributed(device_obj)
+    last = out_dir / LAST
+    if resume and not last.is_file():
+        raise FileNotFoundError(f"{last}: nothing to resume (no last.pth in {out_dir})")
+    if not resume and last.exists():
+        raise FileExistsError(
+            f"{out_dir} already holds a run ({LAST}); resume it or choose another output folder"
+        )
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    benchmark = torch.backends.cudnn.benchmark
+    if device_obj.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = True
+    try:
+        if ctx.is_main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(config.to_dict(), indent=2) + "\n"
+            atomic_write_text(out_dir / "config.json", text)
+        barrier(ctx)
+        trainer = Trainer(
+            config,
+            out_dir,
+            init=init,
+            device=device_obj,
+            progress=progress,
+            ctx=ctx,
+            resume_from=last if resume else None,
+        )
+        return trainer.fit()
+    finally:
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.backends.cudnn.benchmark = benchmark
+        if created_group:
+            shutdown(ctx)
