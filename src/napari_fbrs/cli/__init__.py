@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from napari_fbrs.cli import evaluate, models, predict
+from napari_fbrs.cli import evaluate, models, predict, train
 from napari_fbrs.cli.common import EXIT_BAD_INPUT, MASK_SUFFIXES, PROG, CLIError
 from napari_fbrs.cli.options import add_predictor_options, predictor_config_from_args
 
@@ -36,6 +36,7 @@ SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     models.add_download_parser,
     predict.add_parser,
     evaluate.add_parser,
+    train.add_parser,
 )
 
 
