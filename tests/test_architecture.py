@@ -14,7 +14,8 @@ GUI_MODULES = ("napari", "qtpy", "magicgui", "superqt", "PyQt5", "PyQt6", "PySid
 def _core_modules() -> list[str]:
     names = []
     for info in pkgutil.walk_packages(napari_fbrs.__path__, "napari_fbrs."):
-        if "._napari" not in info.name and not info.name.endswith("._version"):
+        skip = ("._version", ".__main__")
+        if "._napari" not in info.name and not info.name.endswith(skip):
             names.append(info.name)
     return names
 

@@ -1,0 +1,254 @@
+"""Click-to-mask latency and Qt event-loop stalls of the napari widget.
+
+For each click this places a point on the ``f-BRS clicks`` layer (exactly what napari's add
+mode does on a mouse click), then runs the Qt event loop until the new mask is shown. A 10 ms
+``QTimer`` runs all the time; the longest gap between two of its ticks is the longest time the
+viewer could not repaint or react to input. Goal: no stall over 100 ms.
+
+A stall also contains the canvas repaint that follows every layer change, which is slow with
+software OpenGL (Xvfb + llvmpipe). Two extra figures separate the causes:
+
+* "plugin Qt time": the longest time spent in the widget's own Qt-thread handlers (placing the
+  click, showing the result);
+* "worker only" (``--worker-only``): the same clicks through the widget's job queue and
+  ``thread_worker`` with no viewer at all, so the stall is what inference alone costs the Qt
+  thread (GIL hand-offs, L-BFGS in Python).
+
+Needs a display for the viewer run (``xvfb-run -a`` on a headless machine)::
+
+    xvfb-run -a python benchmarks/bench_widget.py --mode f-BRS-B --clicks 5
+    python benchmarks/bench_widget.py --worker-only --mode f-BRS-B   # QT_QPA_PLATFORM=offscreen
+
+Without ``--checkpoint`` a seeded random hrnet18s_ocr64 is used (timings only). Prints a
+Markdown table; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+PLUGIN, WIDGET = "napari-fbrs", "f-BRS interactive segmentation"
+
+# Clicks on the 512 x 512 astronaut (row, col, positive), as a user would place them.
+CLICKS = [
+    (150, 240, True),
+    (40, 250, False),
+    (330, 250, True),
+    (250, 120, False),
+    (420, 300, True),
+    (90, 380, False),
+    (200, 300, True),
+    (470, 80, False),
+]
+
+
+class StallMeter:
+    """The longest gap between ticks of a 10 ms timer since the last ``reset``."""
+
+    def __init__(self, interval_ms: int = 10) -> None:
+        from qtpy.QtCore import QTimer
+
+        self._timer = QTimer()
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self._tick)
+        self.reset()
+        self._timer.start()
+
+    def reset(self) -> None:
+        self._last = time.perf_counter()
+        self.longest = 0.0
+        self.over_100ms = 0
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        gap = now - self._last
+        self._last = now
+        self.longest = max(self.longest, gap)
+        self.over_100ms += gap > 0.1
+
+
+class HandlerClock:
+    """Longest call of the controller's Qt-thread handlers (wrapped before the widget exists)."""
+
+    def __init__(self) -> None:
+        from napari_fbrs._napari.controller import Controller
+
+        self.longest = 0.0
+        for name in ("_on_points_changed", "_on_result"):
+            setattr(Controller, name, self._timed(getattr(Controller, name)))
+
+    def _timed(self, method):  # noqa: ANN001, ANN202
+        def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.longest = max(self.longest, time.perf_counter() - start)
+
+        return wrapper
+
+
+def run_until(condition, timeout: float) -> None:  # noqa: ANN001
+    """Run the real Qt event loop until ``condition()`` is true (or ``timeout`` seconds)."""
+    from qtpy.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    poll = QTimer()
+    poll.setInterval(2)
+    poll.timeout.connect(lambda: loop.quit() if condition() else None)
+    QTimer.singleShot(int(timeout * 1000), loop.quit)
+    poll.start()
+    loop.exec()
+    poll.stop()
+
+
+def load_model(checkpoint: str | None):  # noqa: ANN201
+    """``(model, label)``: the checkpoint, or a seeded random hrnet18s_ocr64."""
+    if checkpoint:
+        from napari_fbrs.model.checkpoint import load_checkpoint
+
+        loaded = load_checkpoint(checkpoint)
+        return loaded.model, loaded.path.name
+    import torch
+
+    from napari_fbrs.model.registry import build_model
+
+    torch.manual_seed(0)
+    return build_model("hrnet18s_ocr64").eval(), "random hrnet18s_ocr64"
+
+
+def bench_viewer(args: argparse.Namespace) -> list[tuple]:
+    import napari
+    from skimage import data
+
+    handlers = HandlerClock()
+    viewer = napari.Viewer(show=True)
+    image = viewer.add_image(data.astronaut(), rgb=True, name="astronaut")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    widget.compute.mode.value = args.mode
+    widget.compute.zoom_in.value = args.zoom_in
+    model, label = load_model(args.checkpoint)
+    widget.set_model(model, label)
+    controller = widget.controller
+    layer = controller.clicks_layer
+    meter = StallMeter()
+    run_until(lambda: False, 0.5)  # let the window settle
+    repaints = []
+    for opacity in (0.99, 1.0, 0.99):  # what one canvas repaint costs here, no plugin work
+        meter.reset()
+        image.opacity = opacity
+        run_until(lambda: False, 0.3)
+        repaints.append(meter.longest * 1000)
+    print(f"one repaint with no plugin work (image opacity change): {max(repaints):.0f} ms")
+
+    rows = []
+    for index, (row, col, positive) in enumerate(CLICKS[: args.clicks], start=1):
+        meter.reset()
+        handlers.longest = 0.0
+        layer.feature_defaults = {"positive": positive}
+        layer.add(np.array([row, col], dtype=float))
+        run_until(lambda: not controller.queue.busy, timeout=600)
+        rows.append(
+            (
+                index,
+                "+" if positive else "-",
+                controller.last_latency or float("nan"),
+                controller.last_network or float("nan"),
+                meter.longest * 1000,
+                meter.over_100ms,
+                f"{handlers.longest * 1000:.0f}",
+            )
+        )
+    viewer.close()
+    return rows
+
+
+def bench_worker_only(args: argparse.Namespace) -> list[tuple]:
+    from qtpy.QtWidgets import QApplication
+    from skimage import data
+
+    from napari_fbrs._napari.settings import ComputeSettings
+    from napari_fbrs._napari.worker import (
+        AddClick,
+        ObjectContext,
+        Prediction,
+        SegmentationQueue,
+        StartObject,
+    )
+    from napari_fbrs.inference.clicks import Click
+    from napari_fbrs.model.device import select_device
+
+    app = QApplication.instance() or QApplication([])  # noqa: F841 - keeps Qt alive
+    settings = ComputeSettings()
+    settings.mode.value = args.mode
+    settings.zoom_in.value = args.zoom_in
+    model, _ = load_model(args.checkpoint)
+    shown: list = []
+    queue = SegmentationQueue(shown.append)
+    context = ObjectContext(
+        ("astronaut",), data.astronaut(), None, True, model, settings.to_config(), select_device()
+    )
+    queue.submit(StartObject(1, context=context))
+    meter = StallMeter()
+    run_until(lambda: not queue.busy, timeout=600)
+    rows = []
+    for index, (row, col, positive) in enumerate(CLICKS[: args.clicks], start=1):
+        meter.reset()
+        queue.submit(AddClick(1, click=Click(row, col, positive)))
+        run_until(lambda: not queue.busy, timeout=600)
+        result = shown[-1]
+        assert isinstance(result, Prediction), result
+        latency = time.perf_counter() - result.job.queued_at
+        rows.append(
+            (
+                index,
+                "+" if positive else "-",
+                latency,
+                result.network_seconds,
+                meter.longest * 1000,
+                meter.over_100ms,
+                "-",
+            )
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", default="f-BRS-B", help="BRS mode (default f-BRS-B)")
+    parser.add_argument("--zoom-in", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--clicks", type=int, default=5, help=f"1..{len(CLICKS)}")
+    parser.add_argument("--checkpoint", help="a checkpoint file (default: random weights)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--worker-only", action="store_true", help="no viewer: job queue + thread_worker only"
+    )
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    rows = bench_worker_only(args) if args.worker_only else bench_viewer(args)
+    where = "worker only, no viewer" if args.worker_only else "napari viewer"
+    print(
+        f"{where} | mode: {args.mode} | ZoomIn: {args.zoom_in} | torch threads: "
+        f"{args.threads} | astronaut 512 x 512 RGB"
+    )
+    print(
+        "| click | sign | click -> mask shown (s) | network (s) | longest stall (ms) | "
+        "stalls > 100 ms | plugin Qt time, longest (ms) |"
+    )
+    print("|---:|:---:|---:|---:|---:|---:|---:|")
+    for index, sign, latency, network, stall, over, plugin in rows:
+        print(
+            f"| {index} | {sign} | {latency:.3f} | {network:.3f} | {stall:.0f} | {over} | "
+            f"{plugin} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

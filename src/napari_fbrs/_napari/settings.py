@@ -1,0 +1,118 @@
+"""The widget's settings panels (magicgui) and their translation into a ``PredictorConfig``.
+
+Two kinds of settings, treated differently on purpose:
+
+* computation (BRS mode, ZoomIn and its parameters, network clicks, L-BFGS iterations, device):
+  they change what the predictor computes, so, as in the upstream demo, they apply from the
+  next object on; the object being built keeps the settings it started with.
+* display (threshold, mask opacity, click size, paint over): they apply at once; the
+  threshold re-thresholds the current probability map without running the network.
+
+Defaults are ``demo_preset`` (the upstream demo's start-up state).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, SpinBox
+
+from napari_fbrs.inference.config import (
+    BRSMode,
+    LBFGSConfig,
+    PredictorConfig,
+    ZoomInConfig,
+    demo_preset,
+)
+from napari_fbrs.model.device import available_devices
+
+NEXT_OBJECT_NOTE = "Computation settings apply from the next object on."
+
+
+class ComputeSettings(Container):
+    """BRS mode, ZoomIn, network clicks, L-BFGS iterations and device."""
+
+    def __init__(self) -> None:
+        base = demo_preset()
+        zoom = base.zoom_in or ZoomInConfig()
+        self.mode = ComboBox(
+            label="BRS mode", choices=[m.value for m in BRSMode], value=base.mode.value
+        )
+        self.zoom_in = CheckBox(text="ZoomIn", value=base.zoom_in is not None)
+        self.zoom_target = SpinBox(
+            label="ZoomIn target size", min=100, max=2000, value=zoom.target_size
+        )
+        self.zoom_skip = SpinBox(label="ZoomIn skip clicks", min=0, max=50, value=1)
+        self.zoom_expand = FloatSpinBox(
+            label="ZoomIn expansion", min=1.0, max=3.0, step=0.1, value=zoom.expansion_ratio
+        )
+        limit = base.effective_net_clicks_limit
+        self.net_clicks = SpinBox(
+            label="Network clicks (0 = all)", min=0, max=100, value=limit or 0
+        )
+        self.lbfgs_iters = SpinBox(
+            label="L-BFGS max iterations", min=1, max=1000, value=base.lbfgs.maxfun
+        )
+        self.device = ComboBox(label="Device", choices=["auto", *available_devices()])
+        super().__init__(
+            widgets=[
+                self.mode,
+                self.zoom_in,
+                self.zoom_target,
+                self.zoom_skip,
+                self.zoom_expand,
+                self.net_clicks,
+                self.lbfgs_iters,
+                self.device,
+            ],
+            labels=True,
+        )
+        self.tooltip = NEXT_OBJECT_NOTE
+        self.mode.changed.connect(self._enable)
+        self.zoom_in.changed.connect(self._enable)
+        self._enable()
+
+    def _enable(self) -> None:
+        brs = BRSMode.parse(self.mode.value) is not BRSMode.NoBRS
+        self.net_clicks.enabled = brs  # NoBRS feeds every click to the network
+        self.lbfgs_iters.enabled = brs
+        for widget in (self.zoom_target, self.zoom_skip, self.zoom_expand):
+            widget.enabled = bool(self.zoom_in.value)
+
+    def to_config(self) -> PredictorConfig:
+        mode = BRSMode.parse(self.mode.value)
+        base = demo_preset(mode)
+        zoom = None
+        if self.zoom_in.value:
+            zoom = replace(
+                base.zoom_in or ZoomInConfig(),
+                target_size=int(self.zoom_target.value),
+                skip_clicks=int(self.zoom_skip.value),
+                expansion_ratio=float(self.zoom_expand.value),
+            )
+        net_clicks = None if mode is BRSMode.NoBRS else (int(self.net_clicks.value) or None)
+        return base.with_changes(
+            zoom_in=zoom,
+            net_clicks_limit=net_clicks,
+            lbfgs=LBFGSConfig(maxfun=int(self.lbfgs_iters.value)),
+        )
+
+
+class DisplaySettings(Container):
+    """Settings that apply immediately and never run the network."""
+
+    def __init__(self) -> None:
+        self.threshold = FloatSlider(
+            label="Threshold", min=0.0, max=1.0, step=0.01, value=demo_preset().prob_thresh
+        )
+        self.opacity = FloatSlider(label="Mask opacity", min=0.0, max=1.0, step=0.05, value=0.5)
+        self.click_size = SpinBox(label="Click size", min=1, max=200, value=10)
+        self.overwrite = CheckBox(text="Paint over existing labels", value=False)
+        super().__init__(
+            widgets=[self.threshold, self.opacity, self.click_size, self.overwrite],
+            labels=True,
+        )
+        self.threshold.tooltip = "Re-thresholds the current probability map; no network call."
+        self.overwrite.tooltip = (
+            "Off: a finished object fills only unlabelled pixels. On: it replaces labels."
+        )

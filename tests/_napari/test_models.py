@@ -1,0 +1,114 @@
+"""Models and settings in the widget: loading, failures as notifications, next-object rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_fbrs._napari import model_choice
+from napari_fbrs._napari.layers import CLICKS_LAYER
+from napari_fbrs.inference.config import BRSMode
+from napari_fbrs.inference.predictor import Predictor
+from napari_fbrs.model.weights import CACHE_ENV
+
+from .helpers import click, messages, wait_idle
+
+RGB = np.random.default_rng(7).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+
+
+def test_model_choices_say_what_is_cached_without_network(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    (tmp_path / "hrnet18_ocr64_sbd.pth").write_bytes(b"placeholder")
+    labels = dict((source.name, label) for label, source in model_choice.model_choices())
+    assert len(labels) == 7
+    assert labels["hrnet18_ocr64_sbd"] == "hrnet18_ocr64_sbd (SBD, cached)"
+    assert labels["resnet34_dh128_sbd"] == "resnet34_dh128_sbd (SBD, download 89 MB)"
+    assert model_choice.default_source() is None  # the built-in default comes later
+
+
+@pytest.mark.gui
+def test_a_bad_checkpoint_is_an_error_notification_and_the_widget_keeps_working(
+    open_widget, qtbot, tmp_path, tiny_checkpoint, notifications
+) -> None:
+    viewer, _, widget = open_widget(RGB, rgb=True)
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"this is not a checkpoint")
+    worker = widget.load_model_from_path(bad)
+    qtbot.waitUntil(lambda: bool(messages(notifications, "error")), timeout=30_000)
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=30_000)
+    errors = messages(notifications, "error")
+    assert len(errors) == 1 and "broken.pth" in errors[0]
+    assert widget.model_label == "tiny"  # the previous model stays in use
+    click(viewer.layers[CLICKS_LAYER], (10, 10), True)
+    wait_idle(qtbot, widget)
+    assert widget.controller.probs is not None
+
+    widget.load_model_from_path(tiny_checkpoint)
+    qtbot.waitUntil(lambda: widget.model_label == tiny_checkpoint.name, timeout=60_000)
+    assert f"Model: {tiny_checkpoint.name}" in widget.status.text()
+
+
+@pytest.mark.gui
+def test_official_weights_download_in_a_worker(
+    open_widget, qtbot, tiny_checkpoint, monkeypatch
+) -> None:
+    fetched = []
+
+    def fake_download(name: str, progress: bool = True):
+        fetched.append(name)
+        return tiny_checkpoint
+
+    monkeypatch.setattr(model_choice, "download_weights", fake_download)
+    _, _, widget = open_widget(RGB, rgb=True)
+    widget.model_choice.value = model_choice.ModelSource("official", "hrnet18_ocr64_sbd")
+    widget.load_button.native.click()
+    qtbot.waitUntil(lambda: widget.model_label == "hrnet18_ocr64_sbd", timeout=60_000)
+    assert fetched == ["hrnet18_ocr64_sbd"]
+
+
+@pytest.mark.gui
+def test_a_failing_prediction_is_a_notification_and_the_next_click_works(
+    open_widget, qtbot, monkeypatch, notifications
+) -> None:
+    original = Predictor.predict
+    failures = iter([True])
+
+    def flaky(self, clicks):
+        if next(failures, False):
+            raise RuntimeError("simulated out of memory")
+        return original(self, clicks)
+
+    monkeypatch.setattr(Predictor, "predict", flaky)
+    viewer, _, widget = open_widget(RGB, rgb=True)
+    layer = viewer.layers[CLICKS_LAYER]
+    click(layer, (10, 10), True)
+    wait_idle(qtbot, widget)
+    assert any("simulated out of memory" in m for m in messages(notifications, "error"))
+    assert len(layer.data) == 0 and widget.controller.clicks == 0  # the failed click is gone
+    click(layer, (20, 20), True)
+    wait_idle(qtbot, widget)
+    assert widget.controller.queue.session.clicks[-1].row == 20
+    assert widget.controller.probs is not None
+
+
+@pytest.mark.gui
+def test_computation_settings_apply_to_the_next_object(open_widget, qtbot) -> None:
+    viewer, _, widget = open_widget(RGB, rgb=True)
+    layer = viewer.layers[CLICKS_LAYER]
+    click(layer, (10, 10), True)
+    wait_idle(qtbot, widget)
+    widget.compute.mode.value = "f-BRS-B"
+    widget.compute.lbfgs_iters.value = 3
+    assert "next object" in widget.status.text()
+    click(layer, (30, 30), False)
+    wait_idle(qtbot, widget)
+    predictor = widget.controller.queue.session.predictor
+    assert predictor.config.mode is BRSMode.NoBRS and predictor.last.lbfgs_evals == 0
+
+    widget.controller.finish_object()
+    click(layer, (20, 20), True)
+    click(layer, (5, 40), False)
+    wait_idle(qtbot, widget)
+    predictor = widget.controller.queue.session.predictor
+    assert predictor.config.mode is BRSMode.fBRS_B and predictor.config.lbfgs.maxfun == 3
+    assert predictor.last.lbfgs_evals > 0
