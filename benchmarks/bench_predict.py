@@ -120,7 +120,9 @@ def checkpoint_for(arch: str, folder: Path) -> Path:
     return path
 
 
-def run_single(arch: str, mode: str, size: int, inputs: str, ckpt: str, threads: int) -> dict:
+def run_single(
+    arch: str, mode: str, size: int, inputs: str, ckpt: str, threads: int, fast: bool, out: str
+) -> dict:
     import torch
 
     from napari_fbrs.inference.clicks import Click
@@ -132,20 +134,24 @@ def run_single(arch: str, mode: str, size: int, inputs: str, ckpt: str, threads:
     model = load_checkpoint(ckpt).model
     image, triples = read_inputs(inputs)
     clicks = [Click(r, c, p) for r, c, p in triples]
-    config = eval_preset(mode).with_changes(max_size=size, zoom_in=ZoomInConfig(target_size=size))
+    config = eval_preset(mode).with_changes(
+        max_size=size, zoom_in=ZoomInConfig(target_size=size), fast=fast
+    )
     predictor = Predictor(model, config)
     predictor.set_image(image)
-    seconds, evals = [], []
+    seconds, evals, maps = [], [], []
     for k in range(1, len(clicks) + 1):
-        predictor.predict(clicks[:k])
+        maps.append(predictor.predict(clicks[:k]))
         seconds.append(predictor.last.seconds)
         evals.append(predictor.last.lbfgs_evals)
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    np.save(out, np.stack(maps).astype(np.float16))
     gflops = count_gflops(predictor, image, clicks)
     return {
         "arch": arch,
         "mode": mode,
         "size": size,
+        "fast": fast,
         "seconds": seconds,
         "evals": evals,
         "gflops": gflops,
@@ -187,6 +193,12 @@ def run_child(args: list[str], python: str = sys.executable) -> dict:
 
 
 # -- the table ----------------------------------------------------------------------------------
+def _iou(a: np.ndarray, b: np.ndarray, thresh: float = 0.49) -> float:
+    ma, mb = a > thresh, b > thresh
+    union = np.logical_or(ma, mb).sum()
+    return 1.0 if union == 0 else float(np.logical_and(ma, mb).sum() / union)
+
+
 def stored_upstream_times(arch: str, mode: str) -> list[float] | None:
     path = SHARED / "reference" / "fixtures.json"
     if not path.exists():
@@ -212,15 +224,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write all raw numbers here")
     parser.add_argument(
         "--single",
-        nargs=5,
-        metavar=("ARCH", "MODE", "SIZE", "INPUTS", "CKPT"),
+        nargs=7,
+        metavar=("ARCH", "MODE", "SIZE", "INPUTS", "CKPT", "FAST", "OUT"),
         help=argparse.SUPPRESS,
     )
     args = parser.parse_args(argv)
 
     if args.single:
-        arch, mode, size, inputs, ckpt = args.single
-        print(json.dumps(run_single(arch, mode, int(size), inputs, ckpt, args.threads)))
+        arch, mode, size, inputs, ckpt, fast, out = args.single
+        result = run_single(arch, mode, int(size), inputs, ckpt, args.threads, fast == "1", out)
+        print(json.dumps(result))
         return 0
 
     archs, modes = args.archs.split(","), args.modes.split(",")
@@ -238,9 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     header = (
-        f"{'arch':16s} {'mode':12s} {'S':>4s} {'first':>6s} {'median':>7s} {'max':>6s} "
-        f"{'evals/click':>22s} {'GFLOP/click':>11s} {'limit s':>7s} {'RSS MiB':>8s} "
-        f"{'ours/stored':>11s} {'ours/here':>9s} {'up RSS':>7s}"
+        f"{'arch':15s} {'mode':11s} {'S':>3s} | {'first':>5s} {'median':>6s} {'max':>6s} "
+        f"{'L-BFGS evals/click':>20s} {'GFLOP':>6s} {'limit':>5s} {'RSS':>5s} | "
+        f"{'fast':>5s} {'RSS':>5s} {'dp':>7s} {'IoU':>6s} | {'up':>5s} {'RSS':>5s} | "
+        f"{'ours/up':>7s} {'fast/up':>7s} {'/stored':>7s}"
     )
     print(header)
     print("-" * len(header), flush=True)
@@ -248,11 +262,25 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="bench_predict_"))
     inputs = {s: write_inputs(s, args.clicks, scratch) for s in sorted({c[2] for c in configs})}
     ckpts = {a: checkpoint_for(a, scratch) for a in sorted({c[0] for c in configs})}
+    me = [str(Path(__file__).resolve()), "--threads", str(args.threads)]
     for arch, mode, size in configs:
-        base = [str(Path(__file__).resolve()), "--threads", str(args.threads)]
-        ours = run_child(
-            [*base, "--single", arch, mode, str(size), str(inputs[size]), str(ckpts[arch])]
-        )
+        runs, maps = {}, {}
+        for fast in ("0", "1"):
+            out = scratch / f"{arch}_{mode}_{size}_{fast}.npy"
+            runs[fast] = run_child(
+                [
+                    *me,
+                    "--single",
+                    arch,
+                    mode,
+                    str(size),
+                    str(inputs[size]),
+                    str(ckpts[arch]),
+                    fast,
+                    str(out),
+                ]
+            )
+            maps[fast] = np.load(out).astype(np.float32)
         up = None
         if args.upstream_src:
             runner = str(Path(__file__).resolve().parent / "upstream_runner.py")
@@ -274,32 +302,53 @@ def main(argv: list[str] | None = None) -> int:
                 ],
                 python=args.upstream_python,
             )
+        ours, fast_run = runs["0"], runs["1"]
         secs = ours["seconds"]
-        median = statistics.median(secs)
+        median, fast_median = statistics.median(secs), statistics.median(fast_run["seconds"])
+        up_median = statistics.median(up["seconds"]) if up else None
         stored = stored_upstream_times(arch, mode) if size == 400 else None
         ratio_stored = (
             statistics.median(secs[: len(stored)]) / statistics.median(stored) if stored else None
         )
-        ratio_here = median / statistics.median(up["seconds"]) if up else None
+        dp = float(np.abs(maps["0"] - maps["1"]).max())
+        mask_iou = min(_iou(a, b) for a, b in zip(maps["0"], maps["1"], strict=True))
         med_flops = statistics.median(ours["gflops"])
-        up_rss = f"{up['peak_rss_mib']:.0f}" if up else "-"
+
+        def fmt(value: float | None, spec: str) -> str:
+            return format(value, spec) if value is not None else "-"
+
         row = (
-            f"{arch:16s} {mode:12s} {size:4d} {secs[0]:6.2f} {median:7.2f} {max(secs):6.2f} "
-            f"{','.join(map(str, ours['evals'])):>22s} {med_flops:11.1f} {med_flops / rate:7.2f} "
-            f"{ours['peak_rss_mib']:8.0f} "
-            f"{(f'{ratio_stored:.2f}' if ratio_stored else '-'):>11s} "
-            f"{(f'{ratio_here:.2f}' if ratio_here else '-'):>9s} "
-            f"{up_rss:>7s}"
+            f"{arch:15s} {mode:11s} {size:3d} | {secs[0]:5.2f} {median:6.2f} {max(secs):6.2f} "
+            f"{','.join(map(str, ours['evals'])):>20s} {med_flops:6.0f} "
+            f"{med_flops / rate:5.2f} {ours['peak_rss_mib']:5.0f} | "
+            f"{fast_median:5.2f} {fast_run['peak_rss_mib']:5.0f} {dp:7.1e} {mask_iou:6.4f} | "
+            f"{fmt(up_median, '5.2f'):>5s} {fmt(up and up['peak_rss_mib'], '5.0f'):>5s} | "
+            f"{fmt(up_median and median / up_median, '7.2f'):>7s} "
+            f"{fmt(up_median and fast_median / up_median, '7.2f'):>7s} "
+            f"{fmt(ratio_stored, '7.2f'):>7s}"
         )
         print(row, flush=True)
-        rows.append({"ours": ours, "upstream_here": up, "stored_upstream": stored})
+        rows.append(
+            {
+                "ours": ours,
+                "fast": fast_run,
+                "upstream_here": up,
+                "stored_upstream": stored,
+                "fast_max_dp": dp,
+                "fast_min_iou": mask_iou,
+            }
+        )
     if args.json:
         Path(args.json).write_text(json.dumps({"matmul_gflops": rate, "rows": rows}, indent=1))
     print(
-        "\nlimit s = GFLOP per click (median) / sustained matmul rate: the compute bound."
-        "\nours/stored = our median over the first 5 clicks / upstream's stored median "
-        "(fixtures.json, another machine);\nours/here = our median / upstream's median on "
-        "this machine, same clicks and settings."
+        "\nfirst/median/max: seconds per click (exact path). GFLOP: median per click, forward "
+        "and backward, counted by FlopCounterMode;\nlimit = GFLOP / sustained matmul rate "
+        "(the compute bound, s). RSS: peak MiB of the process. fast: median s with --fast\n"
+        "(BatchNorm folded, channels-last); dp / IoU: largest probability difference and "
+        "smallest mask IoU (p > 0.49) of fast vs exact\nover all clicks. up: the original "
+        "code on this machine, same clicks and settings (--upstream-src). /stored: our median\n"
+        "over the first 5 clicks / upstream's median in ../shared/reference/fixtures.json "
+        "(measured on another machine)."
     )
     return 0
 

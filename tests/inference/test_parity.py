@@ -145,3 +145,22 @@ def test_input_brs_first_optimised_click_matches(arch: str, mode: str) -> None:
             f" moves the same click to IoU {self_iou:.4f}"
         )
     pytest.fail(f"click 1: mask IoU {iou:.4f} < 0.95 (oneDNN on/off agree at {self_iou:.4f})")
+
+
+@pytest.mark.parametrize("mode", ["NoBRS", "f-BRS-B"])
+def test_fast_path_meets_the_same_criteria(mode: str) -> None:
+    """The opt-in fast path (BatchNorm folding, channels-last) on hrnet18_ocr64."""
+    arch = "hrnet18_ocr64"
+    require_shared("reference")
+    ref = _reference(arch, mode)
+    predictor = Predictor(_model(arch), eval_preset(mode).with_changes(max_size=400, fast=True))
+    predictor.set_image(_image())
+    clicks: list[Click] = []
+    for k, (row, col, positive) in enumerate(ref["clicks"][:3]):
+        clicks.append(Click(int(row), int(col), bool(positive)))
+        probs = predictor.predict(clicks)
+        expected = ref["probs"][k].astype(np.float32)
+        limit = 2e-3 if mode == "NoBRS" or k == 0 else 5e-3
+        assert np.abs(probs - expected).max() <= limit
+        assert mask_iou(probs, expected) >= 0.95
+        assert predictor.last.lbfgs_evals == ref["lbfgs_evals"][k]

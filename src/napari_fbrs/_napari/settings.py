@@ -54,6 +54,11 @@ class ComputeSettings(Container):
             label="L-BFGS max iterations", min=1, max=1000, value=base.lbfgs.maxfun
         )
         self.device = ComboBox(label="Device", choices=["auto", *available_devices()])
+        self.fast = CheckBox(text="Fast inference", value=base.fast)
+        self.fast.tooltip = (
+            "BatchNorm folded into the convolutions and channels-last weights: about 20 % "
+            "faster on CPU; probabilities differ from the reference computation by ~1e-4."
+        )
         super().__init__(
             widgets=[
                 self.mode,
@@ -64,6 +69,7 @@ class ComputeSettings(Container):
                 self.net_clicks,
                 self.lbfgs_iters,
                 self.device,
+                self.fast,
             ],
             labels=True,
         )
@@ -95,6 +101,7 @@ class ComputeSettings(Container):
             zoom_in=zoom,
             net_clicks_limit=net_clicks,
             lbfgs=LBFGSConfig(maxfun=int(self.lbfgs_iters.value)),
+            fast=bool(self.fast.value),
         )
 
 

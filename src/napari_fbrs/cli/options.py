@@ -47,6 +47,12 @@ def add_predictor_options(parser: argparse.ArgumentParser, default_preset: str =
     )
     for flag, parse, metavar, text in _TUNING_OPTIONS:
         group.add_argument(flag, type=parse, metavar=metavar, help=text)
+    group.add_argument(
+        "--fast",
+        action="store_true",
+        help="BatchNorm folding + channels-last weights: ~20%% faster on CPU, probabilities "
+        "differ from the reference computation by ~1e-4 [off]",
+    )
 
 
 def predictor_config_from_args(
@@ -88,4 +94,6 @@ def predictor_config_from_args(
         config = config.with_changes(brs=replace(config.brs, min_iou_diff=given("min_iou_diff")))
     if given("prob_thresh") is not None:
         config = config.with_changes(prob_thresh=given("prob_thresh"))
+    if given("fast"):
+        config = config.with_changes(fast=True)
     return config

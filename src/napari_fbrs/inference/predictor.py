@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from napari_fbrs.model.dist_maps import encode_points
+from napari_fbrs.model.fusion import fast_inference_model
 from napari_fbrs.model.is_model import BRSFeatures, InteractiveModel
 
 from .brs import BRSObjective, click_masks, run_lbfgs, unpack_input_bias, unpack_scale_bias
@@ -64,8 +65,8 @@ class Predictor:
         config: PredictorConfig | None = None,
         device: torch.device | str | None = None,
     ) -> None:
-        self.model = model
         self.config = config or PredictorConfig()
+        self.model = fast_inference_model(model) if self.config.fast else model
         self.device = (
             torch.device(device) if device is not None else next(model.parameters()).device
         )
@@ -78,7 +79,7 @@ class Predictor:
         self.flip = HorizontalFlip() if self.config.with_flip else None
         self._geometric = [t for t in (self.zoom_in, self.limit_side) if t is not None]
         self.brs_point: str | None = (
-            model.insertion_point(self.mode.variant) if self.mode.is_feature_brs else None
+            self.model.insertion_point(self.mode.variant) if self.mode.is_feature_brs else None
         )
         self.image: torch.Tensor | None = None
         self.last = ClickStats()

@@ -248,6 +248,14 @@ class LimitLongestSide(_RoiTransform):
         self.image_changed = True
         return self._roi_image, self._map_clicks(clicks)
 
+    def inverse(self, probs: torch.Tensor) -> torch.Tensor:
+        """Resize back to the whole image; the region always covers all of it, so no previous
+        map is kept (saves one full-resolution map per undo snapshot on large images)."""
+        if self._roi is None:
+            return probs
+        rmin, rmax, cmin, cmax = self._roi
+        return _resize(probs, (rmax - rmin + 1, cmax - cmin + 1))
+
 
 class HorizontalFlip:
     """Test-time augmentation: predict on the image and its mirror, average the logits."""
