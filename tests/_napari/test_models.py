@@ -112,3 +112,27 @@ def test_computation_settings_apply_to_the_next_object(open_widget, qtbot) -> No
     predictor = widget.controller.queue.session.predictor
     assert predictor.config.mode is BRSMode.fBRS_B and predictor.config.lbfgs.maxfun == 3
     assert predictor.last.lbfgs_evals > 0
+
+
+@pytest.mark.gui
+def test_a_checkpoint_written_by_the_trainer_loads_and_predicts(
+    open_widget, qtbot, tmp_path
+) -> None:
+    from napari_fbrs.training.config import load_recipe
+    from napari_fbrs.training.trainer import train
+    from tests.training import TINY_RECIPE, write_folder_dataset
+
+    data = write_folder_dataset(tmp_path / "data", num_images=2)
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY_RECIPE.format(root=data.as_posix()))
+    config = load_recipe(recipe, ["train.max_steps=1", "validation.every_epochs=0"])
+    summary = train(config, tmp_path / "run", progress=False)
+    assert summary.last_checkpoint is not None
+
+    viewer, _, widget = open_widget(RGB, rgb=True)
+    widget.load_model_from_path(summary.last_checkpoint)
+    qtbot.waitUntil(lambda: widget.model_label == summary.last_checkpoint.name, timeout=60_000)
+    click(viewer.layers[CLICKS_LAYER], (10, 10), True)
+    wait_idle(qtbot, widget)
+    assert widget.controller.probs is not None
+    assert widget.controller.probs.shape == RGB.shape[:2]
