@@ -72,7 +72,7 @@ def _run_models(args: argparse.Namespace) -> int:
         )
     widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]) - 1)]
     for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
         print("  ".join([*cells, row[-1]]))
     print(f"\ncache folder: {cache_dir()} (set {CACHE_ENV} to change it)")
     return 0

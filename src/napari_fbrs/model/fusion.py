@@ -48,7 +48,7 @@ def _fold_module(module: nn.Module) -> int:
     folded = 0
     if isinstance(module, nn.Sequential):
         names = [n for n, m in module._modules.items() if m is not None]
-        for first, second in zip(names, names[1:], strict=False):
+        for first, second in zip(names[:-1], names[1:], strict=True):
             conv, follower = module._modules[first], module._modules[second]
             if isinstance(conv, nn.Conv2d) and isinstance(follower, nn.BatchNorm2d):
                 folded += _fold(module, first, module, second)

@@ -103,7 +103,11 @@ def load_backbone_weights(model: InteractiveModel, path: str | os.PathLike[str])
             f"{path}: none of its {len(obj)} tensors matches the {model.family} backbone "
             "by name and shape"
         )
-    target.load_state_dict(matched, strict=False)
+    # A deliberate partial load (an ImageNet file has a classifier, we have no such layer):
+    # copy the matching tensors in place; everything else keeps its initialisation.
+    with torch.no_grad():
+        for name, value in matched.items():
+            own[name].copy_(value)
     return len(matched)
 
 
