@@ -134,3 +134,33 @@ def test_object_ids_by_area() -> None:
     assert object_ids(labels) == [2, 4]
     assert object_ids(labels, min_area=5) == [2]
     assert object_ids(np.zeros((3, 3), dtype=np.int32)) == []
+
+
+def test_object_zoom_fills_the_crop_with_one_enlarged_object() -> None:
+    from napari_fbrs.training.augment import object_window
+
+    labels = np.zeros((400, 300), np.int32)
+    labels[100:110, 200:216] = 3  # a 10 x 16 "nucleus"
+    config = AugmentConfig(object_zoom_prob=1.0, object_zoom_expand=(2.0, 2.0))
+    rng = np.random.default_rng(0)
+    scale, centre = object_window(labels, config, (64, 64), rng)
+    assert scale == pytest.approx(64 / 32)  # longer side 16 x expand 2 fills the crop
+    assert abs(centre[0] - 104.5) <= 3.2 and abs(centre[1] - 207.5) <= 3.2
+    image = np.zeros((400, 300, 3), np.uint8)
+    image[labels > 0] = 200
+    config = AugmentConfig(
+        object_zoom_prob=1.0, object_zoom_expand=(2.0, 2.0), flip_prob=0, rotate90_prob=0
+    )
+    crop, crop_labels = augment(image, labels, config, (64, 64), np.random.default_rng(1))
+    area = int((crop_labels == 3).sum())
+    assert 0.5 * 20 * 32 <= area <= 1.5 * 20 * 32  # the 10 x 16 box became about 20 x 32
+    assert object_window(np.zeros((8, 8), np.int32), config, (64, 64), rng) is None
+
+
+def test_object_zoom_settings_are_checked() -> None:
+    from napari_fbrs.training.toml_values import RecipeError
+
+    with pytest.raises(RecipeError, match="object_zoom_expand"):
+        AugmentConfig(object_zoom_expand=(0.5, 2.0))
+    with pytest.raises(RecipeError, match="object_zoom_prob"):
+        AugmentConfig(object_zoom_prob=1.5)

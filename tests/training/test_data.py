@@ -154,3 +154,45 @@ def test_shared_dataset_recipes_build_items(recipe: str, folder: str) -> None:
     height, width = config.data.crop_size
     assert item["image"].shape == (3, height, width)
     assert info.object_ids and (item["mask"] == 1).sum() >= config.data.min_object_area
+
+
+def test_extra_sources_join_datasets_and_keep_names_unique(tmp_path) -> None:
+    from napari_fbrs.training.config import load_recipe
+    from napari_fbrs.training.data import ConcatSource, open_training_source
+    from napari_fbrs.training.finetune import LabelledImage, write_finetune_folder
+
+    def item(name: str, value: int) -> LabelledImage:
+        labels = np.zeros((40, 40), np.int32)
+        labels[5:20, 5:20] = 1
+        return LabelledImage(name, np.full((40, 40, 3), value, np.uint8), labels)
+
+    write_finetune_folder([item("a", 10), item("b", 20), item("c", 30)], tmp_path / "one")
+    write_finetune_folder([item("d", 40), item("e", 50)], tmp_path / "two")
+    recipe = tmp_path / "mix.toml"
+    recipe.write_text(
+        '[data]\nkind = "folder"\nroot = "one"\nsplit = "train"\n'
+        'extra_sources = ["folder:two:train", "folder:one:val"]\n'
+    )
+    config = load_recipe(recipe)
+    assert config.data.extra_sources == (
+        f"folder:{tmp_path / 'two'}:train",
+        f"folder:{tmp_path / 'one'}:val",
+    )
+    source = open_training_source(config.data)
+    assert isinstance(source, ConcatSource)
+    assert source.num_images() == 2 + 1 + 1
+    names = [source.image_name(i) for i in range(source.num_images())]
+    assert len(set(names)) == 4 and names[2].startswith("1/")
+    assert source.load_instances(2)[0][0, 0, 0] == 40  # first image of the second dataset
+    assert source.load_instances(3)[0][0, 0, 0] == 30  # the held-out image of the first
+    with pytest.raises(IndexError):
+        source.load_instances(4)
+
+
+@pytest.mark.parametrize("spec", ["folder", "folder:", ":root", "a:b:c:d"])
+def test_malformed_extra_sources_are_refused(spec) -> None:
+    from napari_fbrs.training.config import DataConfig
+    from napari_fbrs.training.toml_values import RecipeError
+
+    with pytest.raises(RecipeError, match="extra_sources"):
+        DataConfig(extra_sources=(spec,))

@@ -23,8 +23,11 @@ def scaled_crop(
     scale: float,
     crop_size: tuple[int, int],
     rng: np.random.Generator,
+    centre: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A random ``crop_size`` window of the image rescaled by ``scale``, zero-padded if small.
+
+    With ``centre`` (row, col in the unscaled image) the window is centred there instead.
 
     Equivalent to resizing the whole image, padding it (centred, value 0: a black image and
     background labels, as upstream) to at least the crop size and cutting a random window,
@@ -36,8 +39,12 @@ def scaled_crop(
     crop_h, crop_w = crop_size
     pad_h, pad_w = max(0, crop_h - scaled_h), max(0, crop_w - scaled_w)
     # Top-left corner of the window in scaled coordinates; negative inside the padding.
-    top = int(rng.integers(scaled_h + pad_h - crop_h + 1)) - pad_h // 2
-    left = int(rng.integers(scaled_w + pad_w - crop_w + 1)) - pad_w // 2
+    if centre is None:
+        top = int(rng.integers(scaled_h + pad_h - crop_h + 1)) - pad_h // 2
+        left = int(rng.integers(scaled_w + pad_w - crop_w + 1)) - pad_w // 2
+    else:
+        top = round(centre[0] * scaled_h / height - crop_h / 2)
+        left = round(centre[1] * scaled_w / width - crop_w / 2)
     rows, cols = np.arange(crop_h) + top, np.arange(crop_w) + left
     inside = ((rows >= 0) & (rows < scaled_h))[:, None] & ((cols >= 0) & (cols < scaled_w))
     step_r, step_c = height / scaled_h, width / scaled_w
@@ -123,17 +130,49 @@ def augment(
     if labels.shape != image.shape[:2]:
         raise ValueError(f"labels {labels.shape} do not match the image {image.shape[:2]}")
     scale = float(rng.uniform(*config.scale_range))
+    zoom = config.object_zoom_prob > 0 and rng.random() < config.object_zoom_prob
     for _ in range(config.max_tries):
         moved_image, moved_labels = image, labels
         if rng.random() < config.flip_prob:
             moved_image, moved_labels = flip(moved_image, moved_labels, rng)
         if rng.random() < config.rotate90_prob:
             moved_image, moved_labels = rotate90(moved_image, moved_labels, rng)
-        crop_image, crop_labels = scaled_crop(moved_image, moved_labels, scale, crop_size, rng)
+        window = (
+            object_window(moved_labels, config, crop_size, rng, min_object_area) if zoom else None
+        )
+        crop_scale, centre = window if window is not None else (scale, None)
+        crop_image, crop_labels = scaled_crop(
+            moved_image, moved_labels, crop_scale, crop_size, rng, centre
+        )
         if object_ids(crop_labels, min_object_area):
             break
     crop_image = jitter_colour(crop_image, config, rng)
     return np.ascontiguousarray(crop_image), np.ascontiguousarray(crop_labels)
+
+
+def object_window(
+    labels: np.ndarray,
+    config: AugmentConfig,
+    crop_size: tuple[int, int],
+    rng: np.random.Generator,
+    min_area: int = 0,
+) -> tuple[float, tuple[float, float]] | None:
+    """(scale, centre) of a crop around one random object, as ZoomIn would show it.
+
+    The object's bounding box is enlarged by a factor from ``config.object_zoom_expand`` and
+    scaled so that its longer side fills the crop's shorter side; the centre moves by up to a
+    tenth of the box so that the object is not always in the middle. None without objects.
+    """
+    ids = object_ids(labels, min_area)
+    if not ids:
+        return None
+    rows, cols = np.nonzero(labels == ids[int(rng.integers(len(ids)))])
+    box_h, box_w = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+    side = max(box_h, box_w) * float(rng.uniform(*config.object_zoom_expand))
+    scale = min(crop_size) / side
+    shift = rng.uniform(-0.1, 0.1, size=2) * side
+    centre = ((rows.min() + rows.max()) / 2 + shift[0], (cols.min() + cols.max()) / 2 + shift[1])
+    return scale, (float(centre[0]), float(centre[1]))
 
 
 def object_ids(labels: np.ndarray, min_area: int = 0) -> list[int]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,6 +43,46 @@ def open_instances(kind: str, root: str, split: str | None) -> InstanceSource:
     from napari_fbrs.io.datasets import open_dataset
 
     return open_dataset(kind, root, split=split)
+
+
+class ConcatSource:
+    """Several instance datasets seen as one: image ``i`` of the whole is image ``i - offset``
+    of the dataset it falls in. Names are prefixed with the dataset's index so that they stay
+    unique (sample-score files name images the same way)."""
+
+    def __init__(self, sources: Sequence[InstanceSource]) -> None:
+        if not sources:
+            raise ValueError("ConcatSource needs at least one dataset")
+        self.sources = list(sources)
+        self.offsets = np.cumsum([0] + [int(s.num_images()) for s in self.sources])
+
+    def num_images(self) -> int:
+        return int(self.offsets[-1])
+
+    def _locate(self, i: int) -> tuple[int, int]:
+        if not 0 <= i < self.num_images():
+            raise IndexError(f"image {i} out of range 0..{self.num_images() - 1}")
+        which = int(np.searchsorted(self.offsets, i, side="right") - 1)
+        return which, i - int(self.offsets[which])
+
+    def image_name(self, i: int) -> str:
+        which, local = self._locate(i)
+        return f"{which}/{self.sources[which].image_name(local)}"
+
+    def load_instances(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        which, local = self._locate(i)
+        return self.sources[which].load_instances(local)
+
+
+def open_training_source(data: DataConfig) -> InstanceSource:
+    """The recipe's primary dataset, joined with ``data.extra_sources`` when there are any."""
+    from .config import parse_source
+
+    primary = open_instances(data.kind, data.root, data.split)
+    if not data.extra_sources:
+        return primary
+    extras = [open_instances(*parse_source(spec)) for spec in data.extra_sources]
+    return ConcatSource([primary, *extras])
 
 
 def load_sample_scores(path: str | os.PathLike[str], names: list[str]) -> np.ndarray:
@@ -172,7 +213,7 @@ def build_click_dataset(
 ) -> ClickDataset:
     """Open the recipe's dataset and wrap it, with sample weights when a scores file is set."""
     if source is None:
-        source = open_instances(data.kind, data.root, data.split)
+        source = open_training_source(data)
     weights = None
     if data.sample_scores is not None:
         names = [source.image_name(i) for i in range(source.num_images())]

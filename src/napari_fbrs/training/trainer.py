@@ -16,6 +16,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,12 @@ class TrainSummary:
     mean_loss: float | None = None
     seconds: float = 0.0
     images_per_second: float = 0.0
+    cancelled: bool = False
+
+
+#: ``on_step(step, total_steps, loss)`` after every optimiser step; returning ``False`` stops
+#: the run (``last.pth`` is written at that step, so ``--resume`` can continue it).
+StepCallback = Callable[[int, int, float], bool | None]
 
 
 class _TrainForward(nn.Module):
@@ -110,8 +117,10 @@ class Trainer:
         resume_from: Path | None = None,
         source: InstanceSource | None = None,
         val_source: Any = None,
+        on_step: StepCallback | None = None,
     ) -> None:
         self.config = config
+        self.on_step = on_step
         self.out_dir = Path(out_dir)
         self.ctx = ctx or DistContext()
         requested = config.train.device if device is None else str(device)
@@ -269,6 +278,7 @@ class Trainer:
         start_time, start_step = time.perf_counter(), self.step
         epoch_losses: list[float] = []
         window: list[dict[str, float]] = []
+        cancelled = False
         bar = tqdm(
             total=stop_at,
             initial=self.step,
@@ -292,9 +302,14 @@ class Trainer:
                     if self.step % self.config.logging.every_steps == 0 or self.step == stop_at:
                         self._log_window(window, epoch, start_time, start_step)
                         window = []
-                    if self.step >= stop_at:
+                    if self.on_step is not None:
+                        cancelled = self.on_step(self.step, stop_at, result["loss"]) is False
+                    if self.step >= stop_at or cancelled:
                         break
                 mean_loss = float(np.mean(epoch_losses)) if epoch_losses else None
+                if cancelled:
+                    self.save(self.step // spe, mean_loss, epoch_end=False)
+                    break
                 if self.step % spe == 0:
                     self._end_epoch(self.step // spe, mean_loss)
                 else:
@@ -317,6 +332,7 @@ class Trainer:
             mean_loss=float(np.mean(epoch_losses)) if epoch_losses else None,
             seconds=seconds,
             images_per_second=images / seconds if seconds > 0 else 0.0,
+            cancelled=cancelled,
         )
 
     def _log_window(
@@ -406,11 +422,13 @@ def train(
     init: str | Path | None = None,
     progress: bool = True,
     device: str | None = None,
+    on_step: StepCallback | None = None,
 ) -> TrainSummary:
     """Train from a recipe into ``out_dir``; alone or as one torchrun process.
 
     ``resume`` continues ``out_dir/last.pth`` exactly; ``init`` (a new run only) starts from a
-    whole official or own checkpoint; ``device`` overrides ``train.device``. A directory that
+    whole official or own checkpoint; ``device`` overrides ``train.device``; ``on_step``
+    reports progress and can stop the run (see :data:`StepCallback`). A directory that
     already holds a run is refused unless ``resume`` is given, so nothing is overwritten.
     """
     out_dir = Path(out_dir)
@@ -447,6 +465,7 @@ def train(
             progress=progress,
             ctx=ctx,
             resume_from=last if resume else None,
+            on_step=on_step,
         )
         return trainer.fit()
     finally:
