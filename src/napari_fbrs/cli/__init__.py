@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from napari_fbrs.cli import evaluate, models, predict, train
+from napari_fbrs.cli import evaluate, models, predict, train, view
 from napari_fbrs.cli.common import EXIT_BAD_INPUT, MASK_SUFFIXES, PROG, CLIError
 from napari_fbrs.cli.options import add_predictor_options, predictor_config_from_args
 
@@ -34,9 +34,11 @@ SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     models.add_info_parser,
     models.add_models_parser,
     models.add_download_parser,
+    models.add_export_parser,
     predict.add_parser,
     evaluate.add_parser,
     train.add_parser,
+    view.add_parser,
 )
 
 

@@ -35,7 +35,12 @@ def add_parser(subparsers: Any) -> None:
         epilog="example: napari-fbrs evaluate --checkpoint hrnet18_ocr64_sbd --dataset grabcut "
         "--root datasets/GrabCut --mode f-BRS-B --output grabcut.json --plot grabcut.png",
     )
-    parser.add_argument("--checkpoint", metavar="PATH_OR_NAME", help="a file or an official name")
+    parser.add_argument(
+        "--checkpoint",
+        default="default",
+        metavar="PATH_OR_NAME",
+        help="a file, an official name, or default (the built-in model) [default]",
+    )
     parser.add_argument("--dataset", required=True, choices=DATASETS)
     parser.add_argument("--root", required=True, metavar="PATH", help="the dataset folder")
     parser.add_argument("--split", help="sbd: train/val; dsb2018: train/val [val]")
@@ -68,8 +73,6 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from None
     json_path = check_output(args.output, (".json",), "--output")
     plot_path = check_output(args.plot, (".png",), "--plot")
-    if args.method == "model" and not args.checkpoint:
-        raise CLIError("--checkpoint is required with --method model (a file or official name)")
 
     from napari_fbrs.evaluation.noc import EvalSettings, evaluate_dataset
     from napari_fbrs.evaluation.report import format_table, plot_curve, write_json
@@ -89,11 +92,20 @@ def run(args: argparse.Namespace) -> int:
         loaded = load_model(args.checkpoint, device)
         predictor: Any = Predictor(loaded.model, config, device)
         method = f"{loaded.arch} {config.mode.value}"
+        from napari_fbrs.model.checkpoint import sha256_of
+
+        provenance = {
+            "checkpoint": loaded.path.name,
+            "sha256": sha256_of(loaded.path),
+            "arch": loaded.arch,
+            "mode": config.mode.value,
+        }
     else:
         from napari_fbrs.evaluation.baseline import RandomWalkerPredictor
 
         predictor = RandomWalkerPredictor(mode=args.rw_solver)
         method = "random-walker"
+        provenance = {"method": "random-walker", "solver": args.rw_solver}
 
     settings = EvalSettings(
         max_clicks=args.max_clicks,
@@ -111,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
 
     print(format_table(result))
     if json_path is not None:
-        write_json(result, json_path)
+        provenance.update(preset=args.preset, argv=list(sys.argv[1:]))
+        write_json(result, json_path, provenance)
         print(f"wrote {json_path}", file=sys.stderr)
     if plot_path is not None:
         try:

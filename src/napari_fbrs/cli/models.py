@@ -1,4 +1,4 @@
-"""``info``, ``models`` and ``download``: the checkpoint-facing subcommands."""
+"""``info``, ``models``, ``download`` and ``export``: the checkpoint-facing subcommands."""
 
 from __future__ import annotations
 
@@ -24,11 +24,17 @@ def add_info_parser(subparsers: Any) -> None:
 
 def _run_info(args: argparse.Namespace) -> int:
     from napari_fbrs.model.checkpoint import sha256_of
+    from napari_fbrs.model.default_model import default_checkpoint_path, is_default_name
     from napari_fbrs.model.registry import ARCHITECTURES
-    from napari_fbrs.model.weights import OFFICIAL_WEIGHTS, cached_path
+    from napari_fbrs.model.weights import OFFICIAL_WEIGHTS, WeightsError, cached_path
 
     path, name = Path(args.checkpoint), args.checkpoint.removesuffix(".pth")
-    if not path.is_file() and name in OFFICIAL_WEIGHTS:
+    if not path.is_file() and is_default_name(name):
+        try:
+            path = default_checkpoint_path()
+        except WeightsError as exc:
+            raise CLIError(str(exc)) from None
+    elif not path.is_file() and name in OFFICIAL_WEIGHTS:
         cached = cached_path(name)
         if cached is None:
             raise CLIError(f"{name} is not downloaded yet; run: {PROG} download {name}")
@@ -62,9 +68,22 @@ def add_models_parser(subparsers: Any) -> None:
 
 
 def _run_models(args: argparse.Namespace) -> int:
+    from napari_fbrs.model.default_model import DEFAULT_MODEL, _packaged_file
     from napari_fbrs.model.weights import CACHE_ENV, OFFICIAL_WEIGHTS, cache_dir, cached_path
 
     rows = [("name", "architecture", "trained on", "size", "licence", "cached")]
+    builtin = _packaged_file(DEFAULT_MODEL.filename)
+    size = f"{builtin.stat().st_size / 1e6:.1f} MB" if builtin.is_file() else "missing"
+    rows.append(
+        (
+            DEFAULT_MODEL.name,
+            DEFAULT_MODEL.arch,
+            DEFAULT_MODEL.trained_on,
+            size,
+            "BSD-3-Clause",
+            f"built in: {builtin}",
+        )
+    )
     for info in OFFICIAL_WEIGHTS.values():
         cached = str(cached_path(info.name) or "-")
         rows.append(
@@ -104,4 +123,38 @@ def _run_download(args: argparse.Namespace) -> int:
     except weights.WeightsError as exc:
         raise CLIError(str(exc)) from None
     print(f"saved {path}\nsha256 {weights.recorded_sha256(info.name)}")
+    return 0
+
+
+# -- export ------------------------------------------------------------------------------------
+def add_export_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="write a slim inference-only (float16) copy of a checkpoint",
+        description="Load a checkpoint strictly (official, trained or fine-tuned) and write its "
+        "weights alone, float16 by default, without optimiser or resume state: the way the "
+        "built-in model was made from the trainer's last.pth. The output is written atomically.",
+    )
+    parser.add_argument("checkpoint", help="a .pth file or a weights name")
+    parser.add_argument("output", help="the .pth file to write")
+    parser.add_argument("--float32", action="store_true", help="keep float32 weights")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing output")
+    parser.set_defaults(handler=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from napari_fbrs.model.checkpoint import CheckpointError, export_checkpoint, sha256_of
+    from napari_fbrs.model.weights import WeightsError, resolve_checkpoint
+
+    output = Path(args.output)
+    if output.exists() and not args.force:
+        raise CLIError(f"{output} exists; pass --force to overwrite it")
+    try:
+        source = resolve_checkpoint(args.checkpoint)
+        if source.resolve() == output.resolve():
+            raise CLIError("the output must be a different file from the checkpoint")
+        export_checkpoint(source, output, half=not args.float32)
+    except (WeightsError, CheckpointError) as exc:
+        raise CLIError(str(exc)) from None
+    print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB)\nsha256 {sha256_of(output)}")
     return 0

@@ -18,6 +18,9 @@ from napari_fbrs.cli.common import (
 )
 from napari_fbrs.cli.options import add_predictor_options, predictor_config_from_args
 
+#: ``napari_fbrs.io.samples.SAMPLES`` names, spelt out so that ``--help`` imports no imaging code.
+SAMPLE_NAMES = ("astronaut", "cell", "coffee", "nuclei")
+
 
 # -- predict -----------------------------------------------------------------------------------
 def add_parser(subparsers: Any) -> None:
@@ -30,9 +33,18 @@ def add_parser(subparsers: Any) -> None:
         '--clicks "120,200,+;40,60,-" --output cat_mask.png',
     )
     parser.add_argument(
-        "--checkpoint", required=True, metavar="PATH_OR_NAME", help="a file or an official name"
+        "--checkpoint",
+        default="default",
+        metavar="PATH_OR_NAME",
+        help="a file, an official name, or default (the built-in model) [default]",
     )
-    parser.add_argument("--image", required=True, metavar="PATH", help="the image file")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--image", metavar="PATH", help="the image file")
+    source.add_argument(
+        "--sample",
+        choices=SAMPLE_NAMES,
+        help="a built-in sample image instead of a file (works offline)",
+    )
     clicks = parser.add_mutually_exclusive_group(required=True)
     clicks.add_argument(
         "--clicks", metavar='"ROW,COL,+;ROW,COL,-"', help="pixel coordinates, row 0 at the top"
@@ -58,18 +70,23 @@ def run(args: argparse.Namespace) -> int:
     probs_path = check_output(args.save_probs, (".npz",), "--save-probs")
     clicks = read_clicks(args)
 
-    from napari_fbrs.io.images import load_rgb
+    from napari_fbrs.io.images import load_rgb, to_model_rgb
+    from napari_fbrs.io.samples import load_sample
 
     try:
-        image = load_rgb(args.image)
+        if args.sample is not None:
+            image = to_model_rgb(load_sample(args.sample))
+        else:
+            image = load_rgb(args.image)
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
+    image_name = args.image if args.sample is None else f"sample {args.sample}"
     height, width = image.shape[:2]
     for index, click in enumerate(clicks, start=1):
         if not click.inside(height, width):
             raise CLIError(
                 f"click {index} at ({click.row:g}, {click.col:g}) lies outside the image "
-                f"{args.image} ({height} x {width}: rows 0..{height - 1}, cols 0..{width - 1})"
+                f"{image_name} ({height} x {width}: rows 0..{height - 1}, cols 0..{width - 1})"
             )
     device = select_device(args.device)
     loaded = load_model(args.checkpoint, device)
@@ -99,7 +116,10 @@ def run(args: argparse.Namespace) -> int:
         except (ValueError, OSError) as exc:
             raise CLIError(str(exc)) from None
 
-    print(f"{loaded.arch} on {device}, {config.mode.value}, preset {args.preset}")
+    print(
+        f"{loaded.arch} ({loaded.path.name}) on {device}, {config.mode.value}, "
+        f"preset {args.preset}, image {image_name} ({height} x {width})"
+    )
     print("click     row     col  sign  seconds  L-BFGS evals")
     for index, (click, (seconds, evals)) in enumerate(zip(clicks, stats, strict=True), 1):
         sign = "+" if click.positive else "-"
@@ -107,8 +127,10 @@ def run(args: argparse.Namespace) -> int:
             f"{index:>5}  {click.row:>6g}  {click.col:>6g}  {sign:^4}  {seconds:7.3f}  {evals:>12}"
         )
     print(f"total {sum(s for s, _ in stats):.3f} s for {len(clicks)} clicks")
+    area = int(mask.sum())
+    print(f"mask: {area} object pixels ({100.0 * area / mask.size:.1f} % of the image)")
     if output is not None:
-        print(f"wrote {output} ({height} x {width}, {int(mask.sum())} object pixels)")
+        print(f"wrote {output} ({height} x {width})")
     if probs_path is not None:
         print(f"wrote {probs_path} (probs {len(clicks)} x {height} x {width} float32)")
     return 0

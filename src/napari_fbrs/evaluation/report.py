@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .noc import EvaluationResult
 
@@ -80,9 +81,20 @@ def _atomic_write(path: Path, data: bytes) -> Path:
     return path
 
 
-def write_json(result: EvaluationResult, path: str | os.PathLike[str]) -> Path:
-    """Save settings, summary and every sample's clicks and per-click IoUs as JSON."""
-    text = json.dumps(result.to_dict(), indent=2, allow_nan=False)
+def write_json(
+    result: EvaluationResult,
+    path: str | os.PathLike[str],
+    provenance: dict[str, Any] | None = None,
+) -> Path:
+    """Save settings, summary and every sample's clicks and per-click IoUs as JSON.
+
+    ``provenance`` (which checkpoint, its sha256, the command) is stored under its own key so
+    that a published number can be traced to the exact weights that produced it.
+    """
+    data = result.to_dict()
+    if provenance is not None:
+        data["provenance"] = provenance
+    text = json.dumps(data, indent=2, allow_nan=False)
     return _atomic_write(Path(path), (text + "\n").encode("utf-8"))
 
 

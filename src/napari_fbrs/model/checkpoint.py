@@ -205,3 +205,27 @@ def save_checkpoint(
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def export_checkpoint(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    half: bool = True,
+    meta: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a slim, inference-only copy of any checkpoint we can load.
+
+    The weights are loaded strictly first (so a foreign file never gets exported), floating-point
+    tensors are stored as float16 when ``half`` (as the official files are), and only the
+    ``meta`` of a napari-fbrs checkpoint survives: optimiser and resume state are dropped.
+    ``meta`` adds or replaces keys. The file is written atomically.
+    """
+    arch, state_dict, old_meta, _ = read_checkpoint(source)
+    model = build_model(arch)
+    load_into(model, state_dict, arch, str(source))
+    if half:
+        model.half()
+    new_meta = {k: v for k, v in old_meta.items() if k != "training_state"}
+    new_meta.update(meta or {})
+    new_meta["exported_from"] = Path(source).name
+    return save_checkpoint(target, model, arch, new_meta)

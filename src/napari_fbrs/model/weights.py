@@ -210,15 +210,20 @@ def _validate_and_record(path: Path, info: WeightsInfo, url: str) -> None:
 
 
 def resolve_checkpoint(spec: str | os.PathLike[str]) -> Path:
-    """An existing file as it is; a known weights name from the cache or downloaded."""
+    """An existing file as it is; ``default`` as the built-in model; a known official weights
+    name from the cache or downloaded."""
+    from .default_model import default_checkpoint_path, is_default_name
+
     path = Path(spec).expanduser()
     if path.is_file():
         return path
     text = os.fspath(spec)
+    if is_default_name(text):
+        return default_checkpoint_path()
     key = text.removesuffix(".pth")
     if key in OFFICIAL_WEIGHTS:
         return download_weights(key)
     raise WeightsError(
         f"{text!r} is neither an existing checkpoint file nor a known weights name; "
-        f"known names: {', '.join(OFFICIAL_WEIGHTS)}"
+        f"known names: default (built in), {', '.join(OFFICIAL_WEIGHTS)}"
     )

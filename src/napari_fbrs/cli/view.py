@@ -1,0 +1,75 @@
+"""``view``: open napari with the plugin's widget, an image or a sample, and optional clicks.
+
+The one command that shows the whole product: the dock widget loads the built-in model (no
+download), the clicks are placed on the clicks layer as a user would place them, and the mask
+appears live. ``--screenshot`` saves the window once every click has been answered and exits,
+which is how the command is tested under a virtual display.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from napari_fbrs.cli.common import CLIError, check_output
+from napari_fbrs.cli.predict import SAMPLE_NAMES
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "view",
+        help="open napari with the widget on an image or a sample (needs a display)",
+        description="Open napari with the f-BRS dock widget and an image; the widget loads "
+        "the built-in model. With --clicks the object is segmented at once.",
+        epilog='example: napari-fbrs view --sample nuclei --clicks "60,118,+"',
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--image", metavar="PATH", help="an image file napari can open")
+    source.add_argument("--sample", choices=SAMPLE_NAMES, help="a built-in sample [nuclei]")
+    parser.add_argument(
+        "--clicks", metavar='"ROW,COL,+;ROW,COL,-"', help="clicks to place once the model is ready"
+    )
+    parser.add_argument(
+        "--checkpoint", metavar="PATH", help="load this checkpoint file instead of the default"
+    )
+    parser.add_argument(
+        "--screenshot",
+        metavar="PNG",
+        help="save a screenshot of the window after the clicks are answered, then exit",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for --screenshot [300]"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from napari_fbrs.inference.clicks import parse_clicks
+
+    try:
+        clicks = parse_clicks(args.clicks) if args.clicks else ()
+    except ValueError as exc:
+        raise CLIError(f"--clicks {args.clicks!r}: {exc}") from None
+    screenshot = check_output(args.screenshot, (".png",), "--screenshot")
+    if args.image is not None and not Path(args.image).is_file():
+        raise CLIError(f"{args.image}: no such file")
+    if args.checkpoint is not None and not Path(args.checkpoint).is_file():
+        raise CLIError(f"{args.checkpoint}: no such file")
+
+    from napari_fbrs._napari.launch import LaunchError, open_viewer
+
+    try:
+        summary = open_viewer(
+            image=args.image,
+            sample=args.sample,
+            clicks=[(c.row, c.col, c.positive) for c in clicks],
+            checkpoint=args.checkpoint,
+            screenshot=screenshot,
+            timeout=args.timeout,
+        )
+    except LaunchError as exc:
+        raise CLIError(str(exc)) from None
+    if summary:
+        print(summary)
+    return 0

@@ -1,0 +1,137 @@
+"""The built-in default model: shipped, checked, used when no checkpoint is named."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from napari_fbrs.cli import main
+from napari_fbrs.io.samples import SAMPLES, load_sample
+from napari_fbrs.model import default_model
+from napari_fbrs.model.checkpoint import load_checkpoint, sha256_of
+from napari_fbrs.model.weights import WeightsError, resolve_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+MIB = 1024 * 1024
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+def test_the_shipped_file_is_small_half_precision_and_matches_its_recorded_sha256() -> None:
+    path = default_model.default_checkpoint_path()
+    assert path.stat().st_size <= 20 * MIB
+    assert sha256_of(path) == default_model.DEFAULT_MODEL.sha256
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    floats = [v for v in payload["state_dict"].values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float16 for v in floats)
+    assert "training_state" not in payload  # inference-only export
+    loaded = load_checkpoint(path)
+    assert loaded.arch == default_model.DEFAULT_MODEL.arch
+    assert not any(p.requires_grad for p in loaded.model.parameters())
+
+
+def test_the_model_card_names_the_shipped_file_and_its_checksum() -> None:
+    card = (REPO / "docs" / "model_card.md").read_text(encoding="utf-8")
+    assert default_model.DEFAULT_MODEL.sha256 in card
+    assert "training/default_model.toml" in card
+    for command in re.findall(r"^napari-fbrs evaluate .*$", card, flags=re.MULTILINE):
+        assert "--output" in command  # every number in the card comes from a saved run
+
+
+@pytest.mark.parametrize("name", ["default", "builtin", "DEFAULT"])
+def test_the_name_default_resolves_to_the_shipped_file(name: str) -> None:
+    assert resolve_checkpoint(name) == default_model.default_checkpoint_path()
+
+
+def test_a_damaged_installation_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    copy = tmp_path / default_model.DEFAULT_MODEL.filename
+    shutil.copyfile(default_model.default_checkpoint_path(), copy)
+    with copy.open("r+b") as fh:
+        fh.seek(1000)
+        fh.write(b"\x00\x01\x02\x03")
+    monkeypatch.setattr(default_model, "_packaged_file", lambda filename: copy)
+    with pytest.raises(WeightsError, match="damaged"):
+        default_model.default_checkpoint_path()
+    copy.unlink()
+    with pytest.raises(WeightsError, match="missing"):
+        default_model.default_checkpoint_path()
+
+
+def test_predict_without_checkpoint_uses_the_builtin_model_on_a_sample(tmp_path, capsys) -> None:
+    output = tmp_path / "mask.png"
+    code = main(
+        ["predict", "--sample", "nuclei", "--clicks", "203,45,+", "--output", str(output)]
+        + ["--mode", "NoBRS"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert default_model.DEFAULT_MODEL.filename in out
+    match = re.search(r"mask: (\d+) object pixels", out)
+    assert match is not None and output.is_file()
+    assert int(match.group(1)) > 0
+
+
+def test_evaluate_without_checkpoint_uses_the_builtin_model(tmp_path, capsys) -> None:
+    from napari_fbrs.training.finetune import LabelledImage, write_finetune_folder
+
+    rows, cols = np.indices((64, 64))
+    labels = ((rows - 30) ** 2 + (cols - 30) ** 2 < 100).astype(np.int32)
+    image = np.repeat((40 + 180 * labels).astype(np.uint8)[..., None], 3, axis=2)
+    write_finetune_folder(
+        [LabelledImage("a", image, labels), LabelledImage("b", image, labels)], tmp_path
+    )
+    code = main(
+        ["evaluate", "--dataset", "folder", "--root", str(tmp_path / "val"), "--mode", "NoBRS"]
+        + ["--max-clicks", "3", "--quiet"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "hrnet18s_ocr64 NoBRS" in out
+
+
+def test_samples_are_the_names_the_cli_offers() -> None:
+    from napari_fbrs.cli.predict import SAMPLE_NAMES
+
+    assert tuple(sorted(SAMPLES)) == SAMPLE_NAMES
+    assert load_sample("nuclei").dtype == np.uint16
+    with pytest.raises(ValueError, match="unknown sample"):
+        load_sample("moon")
+
+
+def test_info_and_models_show_the_builtin_model(capsys) -> None:
+    assert main(["info", "default"]) == 0
+    out = capsys.readouterr().out
+    assert default_model.DEFAULT_MODEL.sha256 in out and "float16" in out
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^default\s+hrnet18s_ocr64", out, flags=re.MULTILINE)
+
+
+def test_export_writes_a_slim_half_copy_and_refuses_to_overwrite(
+    tmp_path, tiny_checkpoint, capsys
+) -> None:
+    output = tmp_path / "slim.pth"
+    assert main(["export", str(tiny_checkpoint), str(output)]) == 0
+    assert sha256_of(output) in capsys.readouterr().out
+    loaded = load_checkpoint(output)
+    assert loaded.source_dtype == "float16"
+    original = load_checkpoint(tiny_checkpoint)
+    for (name, a), b in zip(
+        original.model.state_dict().items(), loaded.model.state_dict().values(), strict=True
+    ):
+        if a.is_floating_point():
+            torch.testing.assert_close(b, a.half().float(), msg=name)
+    assert main(["export", str(tiny_checkpoint), str(output)]) == 2
+    assert "exists" in capsys.readouterr().err
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["export", str(bad), str(tmp_path / "x.pth")]) == 2
+    assert not (tmp_path / "x.pth").exists()

@@ -1,0 +1,45 @@
+"""docs/model_card.md: every number comes from a committed result of the shipped model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from napari_fbrs.evaluation.report import format_table, read_json
+from napari_fbrs.model.default_model import DEFAULT_MODEL
+
+REPO = Path(__file__).resolve().parents[1]
+CARD = REPO / "docs" / "model_card.md"
+RESULTS = REPO / "docs" / "model_card"
+
+
+def result_files() -> list[Path]:
+    files = sorted(RESULTS.glob("*.json"))
+    assert files, f"no evaluation results in {RESULTS}"
+    return files
+
+
+def test_every_table_row_is_the_row_its_json_gives() -> None:
+    card = CARD.read_text(encoding="utf-8")
+    for path in result_files():
+        row = format_table(read_json(path)).splitlines()[2]
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert " | ".join(cells) in _normalised(card), f"{path.name}: row {row} not in the card"
+        assert path.name in card, f"{path.name} is not named by a command in the card"
+
+
+def test_model_results_were_made_with_the_shipped_weights() -> None:
+    for path in result_files():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data["method"] == "random-walker":
+            continue
+        assert data["provenance"]["sha256"] == DEFAULT_MODEL.sha256, path.name
+
+
+def _normalised(text: str) -> str:
+    """Table rows with single spaces around the pipes (column widths may differ)."""
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            lines.append(" | ".join(c.strip() for c in line.strip().strip("|").split("|")))
+    return "\n".join(lines)
