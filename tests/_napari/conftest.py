@@ -11,6 +11,15 @@ PLUGIN = "napari-fbrs"
 WIDGET = "f-BRS interactive segmentation"
 
 
+@pytest.fixture(autouse=True)
+def _no_checkpoints_from_other_tests(monkeypatch):
+    """Checkpoints registered by a fine-tuning test stay out of the next test's choosers."""
+    from napari_fbrs._napari import model_choice
+
+    monkeypatch.setattr(model_choice, "_registered", [])
+    monkeypatch.setattr(model_choice, "_listeners", [])
+
+
 @pytest.fixture
 def open_widget(make_napari_viewer, tiny_model) -> Callable:
     """``open_widget(data, show=False, mode="NoBRS", zoom_in=False, **image_kwargs)``.

@@ -16,7 +16,10 @@ def test_manifest_is_valid_and_names_the_widget() -> None:
     manifest = PluginManifest.from_file(MANIFEST)
     assert manifest.name == "napari-fbrs"
     widgets = manifest.contributions.widgets
-    assert [w.display_name for w in widgets] == ["f-BRS interactive segmentation"]
+    assert [w.display_name for w in widgets] == [
+        "f-BRS interactive segmentation",
+        "f-BRS fine-tune",
+    ]
     assert {s.key for s in manifest.contributions.sample_data} >= {"astronaut", "nuclei"}
     writers = manifest.contributions.writers
     assert [(w.layer_types, w.filename_extensions) for w in writers] == [(["labels"], [".png"])]
@@ -25,7 +28,7 @@ def test_manifest_is_valid_and_names_the_widget() -> None:
 def test_every_python_name_imports() -> None:
     manifest = PluginManifest.from_file(MANIFEST)
     names = [c.python_name for c in manifest.contributions.commands]
-    assert len(names) == 7
+    assert len(names) == 8
     for name in names:
         module, _, attr = name.partition(":")
         assert callable(getattr(importlib.import_module(module), attr)), name

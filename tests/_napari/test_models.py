@@ -19,11 +19,13 @@ RGB = np.random.default_rng(7).integers(0, 256, (40, 48, 3), dtype=np.uint8)
 def test_model_choices_say_what_is_cached_without_network(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     (tmp_path / "hrnet18_ocr64_sbd.pth").write_bytes(b"placeholder")
-    labels = dict((source.name, label) for label, source in model_choice.model_choices())
-    assert len(labels) == 7
+    choices = model_choice.model_choices()
+    labels = dict((source.name, label) for label, source in choices)
+    assert len(labels) == 8
+    assert choices[0][1] == model_choice.BUILTIN_SOURCE  # the offline default comes first
     assert labels["hrnet18_ocr64_sbd"] == "hrnet18_ocr64_sbd (SBD, cached)"
     assert labels["resnet34_dh128_sbd"] == "resnet34_dh128_sbd (SBD, download 89 MB)"
-    assert model_choice.default_source() is None  # the built-in default comes later
+    assert model_choice.default_source() == model_choice.BUILTIN_SOURCE
 
 
 @pytest.mark.gui

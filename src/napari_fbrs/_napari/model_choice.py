@@ -6,6 +6,7 @@ list of choices never touches the network.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -13,6 +14,7 @@ from typing import Literal
 import torch
 
 from napari_fbrs.model.checkpoint import load_checkpoint
+from napari_fbrs.model.default_model import DEFAULT_MODEL, default_checkpoint_path
 from napari_fbrs.model.weights import OFFICIAL_WEIGHTS, cached_path, download_weights
 
 
@@ -24,6 +26,10 @@ class ModelSource:
     name: str
 
 
+#: The shipped default weights (``napari_fbrs.model.default_model``).
+BUILTIN_SOURCE = ModelSource("builtin", DEFAULT_MODEL.name)
+
+
 @dataclass(frozen=True)
 class ReadyModel:
     """A built, frozen model and the words the status line uses for it."""
@@ -33,14 +39,41 @@ class ReadyModel:
     arch: str
 
 
-def model_choices() -> list[tuple[str, ModelSource]]:
-    """``(label, source)`` pairs for the model chooser, the default first.
+#: Checkpoints made in this session (fine-tuning), offered in every model chooser.
+_registered: list[Path] = []
+_listeners: list[Callable[[], None]] = []
 
-    BUILT-IN DEFAULT: when the package ships its own default weights, insert their source here
-    as the first entry (``ModelSource("builtin", ...)``), load it in :func:`load_model` and
-    return it from :func:`default_source`.
-    """
-    choices = []
+
+def register_checkpoint(path: str | Path) -> ModelSource:
+    """Offer ``path`` in the model choosers from now on and tell open choosers to refresh."""
+    path = Path(path).resolve()
+    if path not in _registered:
+        _registered.append(path)
+    for listener in list(_listeners):
+        try:
+            listener()
+        except RuntimeError:  # its Qt widget was deleted without closing: forget it
+            remove_choices_listener(listener)
+    return ModelSource("file", str(path))
+
+
+def add_choices_listener(listener: Callable[[], None]) -> None:
+    _listeners.append(listener)
+
+
+def remove_choices_listener(listener: Callable[[], None]) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+def model_choices() -> list[tuple[str, ModelSource]]:
+    """``(label, source)`` pairs for the model chooser: the built-in default first, then
+    checkpoints fine-tuned in this session, then the official weights."""
+    builtin_label = f"built-in default ({DEFAULT_MODEL.arch}, offline)"
+    choices = [(builtin_label, BUILTIN_SOURCE)]
+    for path in _registered:
+        if path.is_file():
+            choices.append((f"fine-tuned: {path.name}", ModelSource("file", str(path))))
     for name, info in OFFICIAL_WEIGHTS.items():
         where = "cached" if cached_path(name) is not None else f"download {info.size_mb:g} MB"
         choices.append((f"{name} ({info.trained_on}, {where})", ModelSource("official", name)))
@@ -48,8 +81,17 @@ def model_choices() -> list[tuple[str, ModelSource]]:
 
 
 def default_source() -> ModelSource | None:
-    """The model loaded when the widget opens: none until a built-in default exists."""
-    return None
+    """The model loaded when the widget opens: the built-in default (no download)."""
+    return BUILTIN_SOURCE
+
+
+def checkpoint_path(source: ModelSource, progress: bool = False) -> Path:
+    """The file behind a source (downloads official weights). Slow: call it from a worker."""
+    if source.kind == "official":
+        return download_weights(source.name, progress=progress)
+    if source.kind == "file":
+        return Path(source.name)
+    return default_checkpoint_path()
 
 
 def load_model(source: ModelSource) -> ReadyModel:
@@ -61,6 +103,7 @@ def load_model(source: ModelSource) -> ReadyModel:
         path = Path(source.name)
         label = path.name
     else:
-        raise ValueError(f"no built-in model is available yet ({source.name!r})")
+        path = default_checkpoint_path()
+        label = f"built-in default ({DEFAULT_MODEL.arch})"
     loaded = load_checkpoint(path, device="cpu")
     return ReadyModel(loaded.model, label, loaded.arch)

@@ -9,9 +9,11 @@ napari imports it only when the user opens the widget.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import napari
+import numpy as np
 import torch
 from magicgui.widgets import ComboBox, Container, PushButton
 from napari.layers import Image, Labels
@@ -35,7 +37,15 @@ from napari_fbrs.model.device import select_device
 from .controller import Controller
 from .keybindings import shortcut_help
 from .layers import PREVIEW_LAYER
-from .model_choice import ModelSource, ReadyModel, default_source, load_model, model_choices
+from .model_choice import (
+    ModelSource,
+    ReadyModel,
+    add_choices_listener,
+    default_source,
+    load_model,
+    model_choices,
+    remove_choices_listener,
+)
 from .settings import ComputeSettings, DisplaySettings
 
 NEW_LABELS = "new: f-BRS labels"
@@ -55,13 +65,17 @@ class FBRSWidget(QWidget):
         self.viewer = napari_viewer
         self._docked = False
         self._model_worker: FunctionWorker | None = None
+        # Bumped by every load request and set_model: a load that finishes after a newer
+        # request (e.g. the default model still loading when a script sets its own) is dropped.
+        self._model_request = 0
+        self._clicks_after_load: list[tuple[float, float, bool]] = []
         self.controller = Controller(napari_viewer, self._refresh)
         # the viewer may delete this widget without closing it (viewer closed mid-prediction)
         self.destroyed.connect(self.controller.close)
 
         self.image_choice = ComboBox(label="Image", choices=self._images, nullable=True)
         self.labels_choice = ComboBox(label="Labels", choices=self._labels)
-        self.model_choice = ComboBox(label="Weights", choices=model_choices())
+        self.model_choice = ComboBox(label="Weights", choices=lambda _widget: model_choices())
         self.load_button = PushButton(text="Load")
         self.open_button = PushButton(text="Open file...")
         self.compute = ComputeSettings()
@@ -108,6 +122,7 @@ class FBRSWidget(QWidget):
         outer.addWidget(scroll)
         self.setToolTip(SLICE_RULE)
         self._connect()
+        add_choices_listener(self.model_choice.reset_choices)
         self._apply_compute()
         self._follow_active_layer()
         source = default_source()
@@ -185,7 +200,8 @@ class FBRSWidget(QWidget):
 
     # -- models -----------------------------------------------------------------------------
     def set_model(self, model: torch.nn.Module, label: str, arch: str = "") -> None:
-        """Use an already built model (scripts and tests)."""
+        """Use an already built model (scripts and tests); wins over loads still running."""
+        self._model_request += 1
         self.controller.set_model(ReadyModel(model, label, arch))
 
     def load_model_from_path(self, path: str | os.PathLike[str]) -> FunctionWorker:
@@ -208,14 +224,18 @@ class FBRSWidget(QWidget):
         worker = create_worker(
             _load_or_explain, source, _progress={"total": 0, "desc": description}
         )
-        worker.returned.connect(self._on_model_loaded)
+        self._model_request += 1
+        request = self._model_request
+        worker.returned.connect(lambda result: self._on_model_loaded(result, request))
         self._model_worker = worker
         self.controller.message = description + "..."
         self._refresh()
         worker.start()
         return worker
 
-    def _on_model_loaded(self, result: ReadyModel | str) -> None:
+    def _on_model_loaded(self, result: ReadyModel | str, request: int | None = None) -> None:
+        if request is not None and request != self._model_request:
+            return  # superseded by a newer load or set_model
         if isinstance(result, str):
             show_error(f"f-BRS: {result}")
             self.controller.message = result
@@ -223,6 +243,27 @@ class FBRSWidget(QWidget):
         elif not self.controller.closed:
             self.controller.set_model(result)
             self.model_choice.reset_choices()
+        pending, self._clicks_after_load = self._clicks_after_load, []
+        if pending and self.controller.model is not None and not self.controller.closed:
+            self.place_clicks(pending)
+
+    def place_clicks(self, clicks: Sequence[tuple[float, float, bool]]) -> None:
+        """Put ``(row, col, positive)`` clicks on the clicks layer, as a user would.
+
+        While a model is still loading they wait and are placed once it is ready (the
+        ``napari-fbrs view --clicks`` command line uses this).
+        """
+        if self.controller.model is None and self._model_worker is not None:
+            self._clicks_after_load.extend(clicks)
+            return
+        self.controller.ensure_layers()
+        layer = self.controller.clicks_layer
+        if layer is None:
+            show_error("f-BRS: choose an image layer before placing clicks")
+            return
+        for row, col, positive in clicks:
+            layer.feature_defaults = {"positive": bool(positive)}
+            layer.add(np.array([row, col], dtype=float))
 
     @property
     def model_label(self) -> str | None:
@@ -253,6 +294,7 @@ class FBRSWidget(QWidget):
         if self.controller.closed:
             return
         self._disconnect()
+        remove_choices_listener(self.model_choice.reset_choices)
         self.controller.close()
 
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override

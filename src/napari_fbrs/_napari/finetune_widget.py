@@ -1,0 +1,278 @@
+"""The ``f-BRS fine-tune`` dock widget: make the model better on the user's own labels.
+
+The user picks labelled data (an image layer and a labels layer of the viewer, or a folder of
+images/ + labels/), a starting model, a number of iterations and where to save. Training runs
+in a worker thread (the viewer stays responsive) with a napari progress bar and can be
+cancelled; the widget then reports validation NoC before and after on held-out data and offers
+the new checkpoint in the segmentation widget's model chooser. The work itself is
+:func:`napari_fbrs.training.finetune.finetune_folder`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import napari
+import numpy as np
+from magicgui.widgets import ComboBox, Container, FileEdit, PushButton, RadioButtons, SpinBox
+from napari.layers import Image, Labels
+from napari.qt.threading import FunctionWorker, create_worker
+from napari.utils import progress
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from napari_fbrs.io.images import to_model_rgb
+from napari_fbrs.training.finetune import (
+    FinetuneResult,
+    LabelledImage,
+    describe,
+    finetune_folder,
+    write_finetune_folder,
+)
+
+from .model_choice import ModelSource, checkpoint_path, model_choices, register_checkpoint
+
+FROM_LAYERS, FROM_FOLDER = "viewer layers", "folder"
+
+
+class _StepSignal(QObject):
+    """Carries progress from the training thread to the Qt thread (queued signal)."""
+
+    stepped = Signal(int, int, float)
+
+
+class FinetuneWidget(QWidget):
+    """Fine-tune a model on labelled images, with NoC before and after on held-out data."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.data_source = RadioButtons(
+            label="Data", choices=[FROM_LAYERS, FROM_FOLDER], value=FROM_LAYERS
+        )
+        self.image_choice = ComboBox(label="Image", choices=self._images)
+        self.labels_choice = ComboBox(label="Labels", choices=self._labels)
+        self.folder = FileEdit(label="Folder", mode="d", value=Path.home())
+        self.model_choice = ComboBox(label="Start from", choices=lambda _w: model_choices())
+        self.model_file = FileEdit(
+            label="or file", mode="r", filter="*.pth", nullable=True, value=None
+        )
+        self.iterations = SpinBox(label="Iterations", value=100, min=1, max=100_000, step=10)
+        self.output = FileEdit(label="Save as", mode="w", filter="*.pth", value=_default_output())
+        self.start_button = PushButton(text="Fine-tune")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.form = Container(
+            widgets=[
+                self.data_source,
+                self.image_choice,
+                self.labels_choice,
+                self.folder,
+                self.model_choice,
+                self.model_file,
+                self.iterations,
+                self.output,
+                Container(
+                    widgets=[self.start_button, self.cancel_button],
+                    layout="horizontal",
+                    labels=False,
+                ),
+            ]
+        )
+        self.status = QLabel("Choose labelled data, a starting model and Fine-tune.")
+        self.status.setWordWrap(True)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.form.native)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+        self.worker: FunctionWorker | None = None
+        self.result: FinetuneResult | None = None
+        self._cancel = threading.Event()
+        self._bar: progress | None = None
+        self._signal = _StepSignal()
+        self._signal.stepped.connect(self._on_step)
+        self.data_source.changed.connect(self._show_source)
+        self.start_button.changed.connect(self.start)
+        self.cancel_button.changed.connect(self.cancel)
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self._show_source()
+
+    # -- choices ----------------------------------------------------------------------------
+    def _images(self, _widget: ComboBox) -> list[Image]:
+        return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _labels(self, _widget: ComboBox) -> list[Labels]:
+        return [layer for layer in self.viewer.layers if isinstance(layer, Labels)]
+
+    def _refresh_layers(self, _event: object = None) -> None:
+        self.image_choice.reset_choices()
+        self.labels_choice.reset_choices()
+
+    def _show_source(self) -> None:
+        layers = self.data_source.value == FROM_LAYERS
+        self.image_choice.visible = self.labels_choice.visible = layers
+        self.folder.visible = not layers
+
+    # -- running ----------------------------------------------------------------------------
+    def start(self) -> FunctionWorker | None:
+        """Collect the data in the Qt thread, then train in a worker. None if refused."""
+        if self.worker is not None and self.worker.is_running:
+            self._say("A fine-tuning run is already going; cancel it first.")
+            return None
+        output = Path(self.output.value).expanduser()
+        if output.suffix != ".pth":
+            output = output.with_suffix(".pth")
+        if output.exists():
+            return self._refuse(f"{output} exists; choose another file name.")
+        try:
+            items = self._collect_layers() if self.data_source.value == FROM_LAYERS else None
+        except ValueError as exc:
+            return self._refuse(str(exc))
+        folder = None if items is not None else Path(self.folder.value)
+        source = self._start_source()
+        steps = int(self.iterations.value)
+        self._cancel.clear()
+        self._bar = progress(total=steps, desc="f-BRS fine-tune")
+        self.worker = create_worker(_run, items, folder, source, output, steps, self._hooks())
+        self.worker.returned.connect(self._on_done)
+        self.worker.errored.connect(self._on_error)
+        self.worker.finished.connect(self._on_finished)
+        self.start_button.enabled, self.cancel_button.enabled = False, True
+        self._say(f"Preparing data and measuring NoC with the starting model ({source.name})...")
+        self.worker.start()
+        return self.worker
+
+    def cancel(self) -> None:
+        """Stop after the current training step; nothing is exported."""
+        self._cancel.set()
+        self._say("Cancelling after the current step...")
+
+    def _hooks(self) -> _Hooks:
+        return _Hooks(self._signal, self._cancel)
+
+    def _start_source(self) -> ModelSource:
+        if self.model_file.value not in (None, "", Path(".")):
+            return ModelSource("file", str(Path(self.model_file.value).expanduser()))
+        return self.model_choice.value
+
+    def _collect_layers(self) -> list[LabelledImage]:
+        image, labels = self.image_choice.value, self.labels_choice.value
+        if image is None or labels is None:
+            raise ValueError("Choose an image layer and a labels layer with your objects.")
+        return layer_pairs(image, labels)
+
+    # -- results (Qt thread) -------------------------------------------------------------------
+    def _on_step(self, step: int, total: int, loss: float) -> None:
+        if self._bar is not None:
+            self._bar.n = step
+            self._bar.set_description(f"f-BRS fine-tune (loss {loss:.3f})")
+            self._bar.refresh()
+        self._say(f"Training: step {step} of {total}, loss {loss:.4f}.")
+
+    def _on_done(self, result: FinetuneResult) -> None:
+        self.result = result
+        text = describe(result)
+        if result.checkpoint is not None:
+            register_checkpoint(result.checkpoint)
+            self.model_choice.reset_choices()
+            text += " It is now in the Weights list of the segmentation widget."
+            self.output.value = _default_output()
+        show_info(f"f-BRS fine-tune: {text}")
+        self._say(text)
+
+    def _on_error(self, exc: BaseException) -> None:
+        message = str(exc).strip() or type(exc).__name__
+        show_error(f"f-BRS fine-tune: {message}")
+        self._say(f"Fine-tuning failed: {message}")
+
+    def _on_finished(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        self.start_button.enabled, self.cancel_button.enabled = True, False
+
+    def _refuse(self, message: str) -> None:
+        show_error(f"f-BRS fine-tune: {message}")
+        self._say(message)
+        return None
+
+    def _say(self, message: str) -> None:
+        self.status.setText(message)
+
+
+class _Hooks:
+    """What the worker may touch: the progress signal and the cancel flag (both thread-safe)."""
+
+    def __init__(self, signal: _StepSignal, cancel: threading.Event) -> None:
+        self.signal, self.cancel = signal, cancel
+
+    def on_step(self, step: int, total: int, loss: float) -> bool:
+        self.signal.stepped.emit(step, total, loss)
+        return not self.cancel.is_set()
+
+
+def _run(
+    items: list[LabelledImage] | None,
+    folder: Path | None,
+    source: ModelSource,
+    output: Path,
+    steps: int,
+    hooks: _Hooks,
+) -> FinetuneResult:
+    """Worker body: write the data split, resolve the starting weights, fine-tune."""
+    data_root = output.with_name(output.stem + "_data")
+    if items is None:
+        assert folder is not None
+        items = folder_pairs(folder)
+    write_finetune_folder(items, data_root)
+    init = checkpoint_path(source)
+    return finetune_folder(data_root, init, output, steps, on_step=hooks.on_step)
+
+
+def layer_pairs(image: Image, labels: Labels) -> list[LabelledImage]:
+    """(image, labels) for every 2-D plane of ``image`` that has labelled pixels.
+
+    The image is converted as the segmentation widget converts it (the layer's contrast
+    limits, grey to RGB); nD stacks give one item per labelled plane.
+    """
+    data = np.asarray(image.data[0] if image.multiscale else image.data)
+    spatial = data.shape[:-1] if image.rgb else data.shape
+    ids = np.asarray(labels.data[0] if labels.multiscale else labels.data)
+    if ids.shape != spatial:
+        raise ValueError(
+            f"labels {labels.name!r} {ids.shape} do not cover image {image.name!r} {spatial}"
+        )
+    items = []
+    for index in np.ndindex(*spatial[:-2]):
+        plane_ids = ids[index]
+        if not plane_ids.any():
+            continue
+        rgb = to_model_rgb(data[index], contrast_limits=image.contrast_limits, rgb=image.rgb)
+        suffix = "_".join(str(i) for i in index)
+        name = f"{image.name}_{suffix}" if suffix else image.name
+        items.append(LabelledImage(name, rgb, plane_ids.astype(np.int64)))
+    if not items:
+        raise ValueError(f"labels {labels.name!r} hold no objects: paint some first")
+    return items
+
+
+def folder_pairs(folder: Path) -> list[LabelledImage]:
+    """Every image of a ``folder`` dataset (``images/`` + ``labels/``) with its labels."""
+    from napari_fbrs.io.datasets import open_dataset
+
+    dataset = open_dataset("folder", folder)
+    items = []
+    for i in range(dataset.num_images()):
+        image, ids = dataset.load_instances(i)
+        items.append(LabelledImage(dataset.image_name(i), image, np.maximum(ids, 0)))
+    return items
+
+
+def _default_output() -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path.home() / "napari-fbrs" / f"finetuned-{stamp}.pth"

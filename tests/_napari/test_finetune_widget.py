@@ -1,0 +1,142 @@
+"""The f-BRS fine-tune dock widget, headless: layers in, a new checkpoint out and offered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_fbrs._napari import model_choice
+from napari_fbrs._napari.finetune_widget import FROM_FOLDER, layer_pairs
+from napari_fbrs.model.checkpoint import load_checkpoint
+from napari_fbrs.training.finetune import LabelledImage, write_finetune_folder
+
+from .helpers import messages
+
+PLUGIN = "napari-fbrs"
+FINETUNE = "f-BRS fine-tune"
+SEGMENT = "f-BRS interactive segmentation"
+
+
+def discs(shape: tuple[int, ...] = (96, 96), count: int = 5, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    rows, cols = np.indices(shape[-2:])
+    labels = np.zeros(shape, np.int32)
+    for k in range(1, count + 1):
+        r, c = rng.uniform(10, shape[-2] - 10, size=2)
+        plane = (rows - r) ** 2 + (cols - c) ** 2 < 49
+        labels[..., plane] = k
+    image = (rng.integers(0, 500, shape) + 3000 * (labels > 0)).astype(np.uint16)
+    return image, labels
+
+
+@pytest.fixture
+def small_run(monkeypatch):
+    """Shrink the run (crop 64, batch 2) so that the GUI test trains in seconds."""
+    import torch
+
+    from napari_fbrs._napari import finetune_widget
+    from napari_fbrs.training import finetune
+
+    torch.set_num_threads(1)
+    original = finetune.finetune_folder
+
+    def small(*args, **kwargs):
+        kwargs.update(batch_size=2, crop_size=64, validation_samples=1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(finetune_widget, "finetune_folder", small)
+
+
+def test_layer_pairs_take_labelled_planes_with_the_layer_contrast(make_napari_viewer) -> None:
+    viewer = make_napari_viewer()
+    image, labels = discs((3, 64, 64))
+    labels[1] = 0  # an unlabelled plane is skipped
+    img = viewer.add_image(image, contrast_limits=(0, 4000))
+    lab = viewer.add_labels(labels)
+    items = layer_pairs(img, lab)
+    assert [item.name for item in items] == ["image_0", "image_2"]
+    assert items[0].image.shape == (64, 64, 3) and items[0].image.dtype == np.uint8
+    assert items[0].image[labels[0] > 0].min() >= 3000 * 255 // 4000 - 1
+    with pytest.raises(ValueError, match="do not cover"):
+        layer_pairs(img, viewer.add_labels(np.zeros((64, 64), np.int32)))
+
+
+@pytest.mark.gui
+def test_finetune_from_layers_offers_a_checkpoint_that_loads(
+    make_napari_viewer, qtbot, tmp_path, tiny_checkpoint, small_run, notifications
+) -> None:
+    viewer = make_napari_viewer()
+    image, labels = discs((160, 96), count=8)
+    viewer.add_image(image, name="cells")
+    viewer.add_labels(labels, name="my labels")
+    _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, SEGMENT)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
+    widget.image_choice.value = viewer.layers["cells"]
+    widget.labels_choice.value = viewer.layers["my labels"]
+    widget.model_file.value = tiny_checkpoint
+    widget.iterations.value = 2
+    output = tmp_path / "mine.pth"
+    widget.output.value = output
+
+    worker = widget.start()
+    assert worker is not None and not widget.start_button.enabled
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=240_000)
+    qtbot.waitUntil(lambda: widget.start_button.enabled, timeout=30_000)
+    result = widget.result
+    assert result.checkpoint == output and result.steps == 2
+    assert set(result.before) == {"noc@85", "noc@90"} == set(result.after)
+    assert "NOC@90" in widget.status.text() and "mine.pth" in widget.status.text()
+    assert load_checkpoint(output).arch == "hrnet18s_ocr64"
+    # the held-out band (last rows of the single image) was written beside the output
+    val = sorted((tmp_path / "mine_data" / "val" / "labels").iterdir())
+    assert len(val) == 1
+    # offered in the segmentation widget's chooser, and it loads from there
+    offered = model_choice.ModelSource("file", str(output.resolve()))
+    assert offered in segment.model_choice.choices
+    segment.model_choice.value = offered
+    segment.load_button.native.click()
+    qtbot.waitUntil(lambda: segment.model_label == "mine.pth", timeout=60_000)
+    assert not messages(notifications, "error")
+
+
+@pytest.mark.gui
+def test_finetune_from_a_folder_can_be_cancelled(
+    make_napari_viewer, qtbot, tmp_path, tiny_checkpoint, small_run
+) -> None:
+    items = []
+    for seed in range(3):
+        image, labels = discs(seed=seed)
+        rgb = np.repeat((image // 16).astype(np.uint8)[..., None], 3, axis=2)
+        items.append(LabelledImage(f"n{seed}", rgb, labels))
+    write_finetune_folder(items, tmp_path / "split")
+    folder = tmp_path / "split" / "train"  # a plain images/ + labels/ folder
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
+    widget.data_source.value = FROM_FOLDER
+    assert not widget.folder.native.isHidden() and widget.image_choice.native.isHidden()
+    widget.folder.value = folder
+    widget.model_file.value = tiny_checkpoint
+    widget.iterations.value = 500
+    widget.output.value = tmp_path / "cancelled.pth"
+    widget._signal.stepped.connect(lambda *_: widget.cancel())
+    widget.start()
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=240_000)
+    assert widget.result.cancelled and widget.result.steps < 500
+    assert not Path(tmp_path / "cancelled.pth").exists()
+    assert "Cancelled" in widget.status.text()
+
+
+@pytest.mark.gui
+def test_unlabelled_layers_are_refused_with_a_notification(
+    make_napari_viewer, tmp_path, notifications
+) -> None:
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((64, 64), np.uint8), name="empty")
+    viewer.add_labels(np.zeros((64, 64), np.int32), name="nothing")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
+    widget.output.value = tmp_path / "x.pth"
+    assert widget.start() is None
+    assert any("hold no objects" in m for m in messages(notifications, "error"))
+    assert not (tmp_path / "x.pth").exists()

@@ -1,0 +1,97 @@
+"""The README's main job: ``napari-fbrs view`` with the built-in model, and the widget default."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from napari_fbrs._napari.layers import CLICKS_LAYER
+from napari_fbrs.model.default_model import DEFAULT_MODEL
+
+from .helpers import wait_idle
+
+REPO = Path(__file__).resolve().parents[2]
+BUILTIN_LABEL = f"built-in default ({DEFAULT_MODEL.arch})"
+
+
+def readme_command(program: str) -> list[str]:
+    """The arguments of the README set-up line that runs ``.venv/bin/napari-fbrs <program>``."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    setup = text[text.index("## Set-up") : text.index("## In napari")]
+    match = re.search(rf"\.venv/bin/napari-fbrs ({program} [^\n]*)", setup)
+    assert match is not None, f"no napari-fbrs {program} line in the README set-up"
+    return shlex.split(match.group(1))
+
+
+@pytest.mark.gui
+def test_readme_main_command_segments_the_sample_offline(tmp_path) -> None:
+    args = readme_command("view")
+    screenshot = tmp_path / "view.png"
+    env = dict(os.environ, NAPARI_FBRS_WEIGHTS_URL="http://127.0.0.1:9", OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "napari_fbrs.cli", *args, "--screenshot", str(screenshot)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert BUILTIN_LABEL in result.stdout
+    assert re.search(r"last click: \d+\.\d+ s", result.stdout)  # the click was answered
+    area = int(re.search(r"mask: (\d+) object pixels", result.stdout).group(1))
+    assert 0 <= area <= 256 * 256
+    assert np.asarray(Image.open(screenshot)).shape[0] > 200
+
+
+def test_readme_headless_command_is_the_tested_predict_call() -> None:
+    args = readme_command("predict")
+    assert args[:3] == ["predict", "--sample", "nuclei"]
+    assert args[args.index("--clicks") + 1] == readme_command("view")[-1]
+
+
+@pytest.mark.gui
+def test_the_widget_loads_the_builtin_model_and_places_clicks_once_ready(
+    make_napari_viewer, qtbot
+) -> None:
+    import torch
+
+    from napari_fbrs.io.samples import nuclei_image
+
+    torch.set_num_threads(1)
+    viewer = make_napari_viewer()
+    viewer.add_image(nuclei_image(), name="nuclei")
+    _, widget = viewer.window.add_plugin_dock_widget(
+        "napari-fbrs", "f-BRS interactive segmentation"
+    )
+    widget.compute.mode.value = "NoBRS"
+    widget.place_clicks([(203.0, 45.0, True)])  # before the model is ready: held back
+    qtbot.waitUntil(lambda: widget.model_label == BUILTIN_LABEL, timeout=120_000)
+    qtbot.waitUntil(lambda: widget.controller.clicks == 1, timeout=30_000)
+    wait_idle(qtbot, widget, timeout=120_000)
+    assert len(viewer.layers[CLICKS_LAYER].data) == 1
+    mask = widget.controller.current_mask
+    assert mask is not None and mask.shape == (256, 256)
+
+
+@pytest.mark.gui
+def test_a_model_set_by_a_script_wins_over_the_default_still_loading(
+    make_napari_viewer, qtbot, tiny_model
+) -> None:
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((32, 32), np.uint8))
+    _, widget = viewer.window.add_plugin_dock_widget(
+        "napari-fbrs", "f-BRS interactive segmentation"
+    )
+    worker = widget._model_worker
+    widget.set_model(tiny_model, "tiny")
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=120_000)
+    qtbot.wait(50)
+    assert widget.model_label == "tiny"

@@ -1,0 +1,137 @@
+"""Fine-tuning on a user's labels: hold-out split, folder layout, the run and its report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from napari_fbrs.io.datasets import open_dataset
+from napari_fbrs.model.checkpoint import load_checkpoint
+from napari_fbrs.training.config import load_recipe
+from napari_fbrs.training.finetune import (
+    LabelledImage,
+    describe,
+    finetune_config,
+    finetune_folder,
+    split_for_validation,
+    write_finetune_folder,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def blobs(seed: int, shape: tuple[int, int] = (96, 80), count: int = 4) -> LabelledImage:
+    """Bright discs on a dark noisy background, labels 1..count."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.indices(shape)
+    labels = np.zeros(shape, np.int32)
+    for k in range(1, count + 1):
+        r, c = rng.uniform(12, shape[0] - 12), rng.uniform(12, shape[1] - 12)
+        labels[(rows - r) ** 2 + (cols - c) ** 2 < 64] = k
+    grey = rng.integers(0, 40, shape) + 180 * (labels > 0)
+    image = np.repeat(grey[..., None], 3, axis=2).astype(np.uint8)
+    return LabelledImage(f"img{seed}", image, labels)
+
+
+def test_several_images_hold_out_whole_images_in_order() -> None:
+    items = [blobs(s) for s in range(5)]
+    train, val = split_for_validation(items)
+    assert [i.name for i in train] == ["img0", "img1", "img2", "img3"]
+    assert [i.name for i in val] == ["img4"]
+
+
+def test_one_image_holds_out_its_last_rows() -> None:
+    item = blobs(0, shape=(200, 64), count=12)
+    train, val = split_for_validation([item])
+    assert train[0].image.shape[0] + val[0].image.shape[0] == 200
+    assert val[0].image.shape[0] == 50
+    np.testing.assert_array_equal(val[0].labels, item.labels[150:])
+
+
+def test_unlabelled_input_is_refused_with_the_reason() -> None:
+    empty = LabelledImage("empty", np.zeros((64, 64, 3), np.uint8), np.zeros((64, 64), np.int32))
+    with pytest.raises(ValueError, match="no labelled objects"):
+        split_for_validation([empty])
+    with pytest.raises(ValueError, match="do not match"):
+        LabelledImage("bad", np.zeros((8, 8, 3), np.uint8), np.zeros((8, 9), np.int32))
+
+
+def test_written_folder_reads_back_as_a_folder_dataset(tmp_path) -> None:
+    items = [blobs(s) for s in range(4)]
+    assert write_finetune_folder(items, tmp_path) == (3, 1)
+    train = open_dataset("folder", tmp_path, split="train")
+    val = open_dataset("folder", tmp_path, split="val")
+    assert train.num_images() == 3 and val.num_images() == 1
+    image, labels = val.load_instances(0)
+    np.testing.assert_array_equal(image, items[3].image)
+    np.testing.assert_array_equal(labels, items[3].labels)
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_config_matches_the_committed_recipe() -> None:
+    """The widget's settings are those of training/finetune_folder.toml, except the run length."""
+    recipe = load_recipe(REPO / "training" / "finetune_folder.toml")
+    ours = finetune_config("/data", steps=7)
+    for section in ("sampler", "augment", "loss"):
+        assert getattr(ours, section) == getattr(recipe, section), section
+    assert ours.model.arch == recipe.model.arch == "auto"
+    assert ours.train.lr == recipe.train.lr
+    assert ours.train.backbone_lr_mult == recipe.train.backbone_lr_mult
+    assert ours.train.batch_size == recipe.train.batch_size
+    assert ours.data.epoch_len == 7 * ours.train.batch_size and ours.train.epochs == 1
+    with pytest.raises(ValueError, match=">= 1"):
+        finetune_config("/data", steps=0)
+
+
+def test_finetune_runs_reports_noc_and_exports_a_loadable_checkpoint(
+    tmp_path, tiny_checkpoint
+) -> None:
+    torch.set_num_threads(1)
+    write_finetune_folder([blobs(s) for s in range(3)], tmp_path / "data")
+    seen: list[tuple[int, int]] = []
+    output = tmp_path / "mine.pth"
+    result = finetune_folder(
+        tmp_path / "data",
+        tiny_checkpoint,
+        output,
+        steps=2,
+        batch_size=2,
+        crop_size=64,
+        validation_samples=1,
+        on_step=lambda step, total, loss: seen.append((step, total)),
+    )
+    assert seen == [(1, 2), (2, 2)]
+    assert result.checkpoint == output and not result.cancelled
+    assert set(result.before) == set(result.after) == {"noc@85", "noc@90"}
+    assert all(1 <= v <= 20 for v in [*result.before.values(), *result.after.values()])
+    assert result.validation_samples == 1
+    loaded = load_checkpoint(output)
+    assert loaded.arch == "hrnet18s_ocr64"
+    assert loaded.meta["finetune_steps"] == 2
+    assert "training_state" not in torch.load(output, weights_only=True)
+    assert "NOC@90" in describe(result) and str(output) in describe(result)
+    with pytest.raises(FileExistsError):
+        finetune_folder(tmp_path / "data", tiny_checkpoint, output, steps=1)
+
+
+def test_cancelling_stops_at_once_and_exports_nothing(tmp_path, tiny_checkpoint) -> None:
+    torch.set_num_threads(1)
+    write_finetune_folder([blobs(s) for s in range(2)], tmp_path / "data")
+    output = tmp_path / "never.pth"
+    result = finetune_folder(
+        tmp_path / "data",
+        tiny_checkpoint,
+        output,
+        steps=50,
+        batch_size=2,
+        crop_size=64,
+        validation_samples=1,
+        on_step=lambda step, total, loss: False,
+    )
+    assert result.cancelled and result.steps == 1
+    assert result.checkpoint is None and not output.exists()
+    assert (result.run_dir / "last.pth").is_file()  # resumable with napari-fbrs train --resume
+    assert "Cancelled after 1 steps" in describe(result)
