@@ -34,7 +34,7 @@ DEFAULT_MODEL = BuiltinWeights(
     name="default",
     filename="napari_fbrs_default_hrnet18s_ocr64.pth",
     arch="hrnet18s_ocr64",
-    sha256="77ebc502eb2d65299ea91cfbefb793e963d40ff64629bbe23552a40d717b9fc6",
+    sha256="98d4156463213281927b5b758b599b4745129dc26bea8e916b3393b9dca39a51",
     trained_on="COCO_MVal_train + DSB2018/train",
 )
 
