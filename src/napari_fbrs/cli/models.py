@@ -60,8 +60,9 @@ def _run_info(args: argparse.Namespace) -> int:
 def add_models_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "models",
-        help="list the official weights and which are cached",
-        description="List the released f-BRS checkpoints and the cached copy of each. "
+        help="list the built-in and official weights and which are cached",
+        description="List the built-in model and the released f-BRS checkpoints with the cached "
+        "copy of each. "
         "NAPARI_FBRS_CACHE changes the cache folder.",
     )
     parser.set_defaults(handler=_run_models)

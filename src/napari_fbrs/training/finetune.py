@@ -186,7 +186,7 @@ def finetune_config(
             epochs=1,
             lr=lr,
             backbone_lr_mult=0.1,
-            device="cpu",
+            device="auto",
             seed=seed,
         ),
         schedule=ScheduleConfig(kind="constant"),
@@ -254,7 +254,7 @@ def finetune_folder(
         before, n_val = validation_noc(init, root, validation_samples)
     config = finetune_config(root, steps, batch_size, crop_size, lr, freeze_backbone)
     started = time.perf_counter()
-    summary = train(config, run_dir, init=init, progress=False, device="cpu", on_step=on_step)
+    summary = train(config, run_dir, init=init, progress=False, on_step=on_step)
     seconds = time.perf_counter() - started
     after: dict[str, float] = {}
     exported: Path | None = None
