@@ -92,7 +92,10 @@ def test_evaluate_random_walker_baseline(grabcut_root: Path, capsys) -> None:
     [
         (["--dataset", "grabcut", "--root", "MISSING", "--method", "random-walker"], "missing"),
         (["--dataset", "grabcut", "--root", "EMPTY", "--method", "random-walker"], "no images"),
-        (["--dataset", "grabcut", "--root", "GRABCUT", "--method", "model"], "--checkpoint"),
+        (
+            ["--dataset", "grabcut", "--root", "GRABCUT", "--checkpoint", "no_such_model"],
+            "known weights name",
+        ),
         (
             [
                 "--dataset",

@@ -76,7 +76,11 @@ def test_predict_without_checkpoint_uses_the_builtin_model_on_a_sample(tmp_path,
     assert default_model.DEFAULT_MODEL.filename in out
     match = re.search(r"mask: (\d+) object pixels", out)
     assert match is not None and output.is_file()
-    assert int(match.group(1)) > 0
+    from PIL import Image
+
+    written = np.asarray(Image.open(output))
+    assert written.shape == (256, 256)
+    assert int(written.astype(bool).sum()) == int(match.group(1))
 
 
 def test_evaluate_without_checkpoint_uses_the_builtin_model(tmp_path, capsys) -> None:

@@ -116,10 +116,7 @@ def run(args: argparse.Namespace) -> int:
         except (ValueError, OSError) as exc:
             raise CLIError(str(exc)) from None
 
-    print(
-        f"{loaded.arch} ({loaded.path.name}) on {device}, {config.mode.value}, "
-        f"preset {args.preset}, image {image_name} ({height} x {width})"
-    )
+    print(f"{loaded.arch} on {device}, {config.mode.value}, preset {args.preset}")
     print("click     row     col  sign  seconds  L-BFGS evals")
     for index, (click, (seconds, evals)) in enumerate(zip(clicks, stats, strict=True), 1):
         sign = "+" if click.positive else "-"
@@ -127,10 +124,11 @@ def run(args: argparse.Namespace) -> int:
             f"{index:>5}  {click.row:>6g}  {click.col:>6g}  {sign:^4}  {seconds:7.3f}  {evals:>12}"
         )
     print(f"total {sum(s for s, _ in stats):.3f} s for {len(clicks)} clicks")
+    print(f"weights {loaded.path.name}, image {image_name} ({height} x {width})")
     area = int(mask.sum())
     print(f"mask: {area} object pixels ({100.0 * area / mask.size:.1f} % of the image)")
     if output is not None:
-        print(f"wrote {output} ({height} x {width})")
+        print(f"wrote {output} ({height} x {width}, {area} object pixels)")
     if probs_path is not None:
         print(f"wrote {probs_path} (probs {len(clicks)} x {height} x {width} float32)")
     return 0
