@@ -114,7 +114,21 @@ def _check_ndim(path: Path, array: np.ndarray, is_png: bool) -> None:
         raise ValueError(f"{path}: PNG holds one 2-D plane, got shape {array.shape}: use .tif")
 
 
-def _write_atomic(path: Path, array: np.ndarray, is_png: bool) -> None:
+def write_rgb_tiff(path: str | os.PathLike[str], image: np.ndarray) -> Path:
+    """Write an ``(H, W, 3)`` uint8 image as RGB TIFF, atomically (fine-tuning data)."""
+    path = Path(path)
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(
+            f"{path}: expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}"
+        )
+    _write_atomic(path, image, is_png=False, photometric="rgb")
+    return path
+
+
+def _write_atomic(
+    path: Path, array: np.ndarray, is_png: bool, photometric: str = "minisblack"
+) -> None:
     folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"{path}: the folder {folder} does not exist")
@@ -128,7 +142,7 @@ def _write_atomic(path: Path, array: np.ndarray, is_png: bool) -> None:
         else:
             import tifffile
 
-            tifffile.imwrite(tmp, array, photometric="minisblack", compression="zlib")
+            tifffile.imwrite(tmp, array, photometric=photometric, compression="zlib")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

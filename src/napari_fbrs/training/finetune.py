@@ -117,7 +117,7 @@ def write_finetune_folder(
     Images are RGB TIFF, labels uint32 TIFF (any number of ids); every file is written
     atomically.
     """
-    from napari_fbrs.io.masks import write_labels
+    from napari_fbrs.io.masks import write_labels, write_rgb_tiff
 
     train_items, val_items = split_for_validation(items, hold_out)
     root = Path(folder)
@@ -126,29 +126,13 @@ def write_finetune_folder(
             stem = f"{index:03d}_{_safe(item.name)}"
             for sub in ("images", "labels"):
                 (root / split / sub).mkdir(parents=True, exist_ok=True)
-            _write_image(root / split / "images" / f"{stem}.tif", item.image)
+            write_rgb_tiff(root / split / "images" / f"{stem}.tif", item.image)
             write_labels(root / split / "labels" / f"{stem}.tif", item.labels.astype(np.uint32))
     return len(train_items), len(val_items)
 
 
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:60] or "image"
-
-
-def _write_image(path: Path, image: np.ndarray) -> None:
-    """RGB TIFF via a temporary file and a rename: never a half-written image."""
-    import tempfile
-
-    import tifffile
-
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        tifffile.imwrite(tmp, image, photometric="rgb")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def finetune_config(
