@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -109,10 +110,24 @@ def test_evaluate_random_walker_baseline(grabcut_root: Path, capsys) -> None:
             ],
             ".json",
         ),
+        (
+            [
+                "--dataset",
+                "grabcut",
+                "--root",
+                "GRABCUT",
+                "--method",
+                "random-walker",
+                "--rw-solver",
+                "cg_mg",
+                "NO_PYAMG",
+            ],
+            "needs pyamg",
+        ),
     ],
 )
 def test_evaluate_bad_input_exits_2(
-    argv, message, grabcut_root: Path, tmp_path: Path, capsys
+    argv, message, grabcut_root: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     (tmp_path / "empty" / "data_GT").mkdir(parents=True)
     (tmp_path / "empty" / "boundary_GT").mkdir()
@@ -122,6 +137,9 @@ def test_evaluate_bad_input_exits_2(
         "GRABCUT": str(grabcut_root),
         "x.txt": str(tmp_path / "x.txt"),
     }
+    if "NO_PYAMG" in argv:
+        argv.remove("NO_PYAMG")
+        monkeypatch.setitem(sys.modules, "pyamg", None)  # import pyamg now raises ImportError
     argv = [replace.get(a, a) for a in argv]
     assert main(["evaluate", *argv]) == 2
     assert message in capsys.readouterr().err

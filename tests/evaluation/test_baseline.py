@@ -134,3 +134,28 @@ def test_on_a_folder_dataset_read_by_io(tmp_path: Path) -> None:
     assert [s.clicks[0] for s in result.samples] == [(8, 9, True), (23, 27, True)]
     assert all(s.ious[-1] >= 0.9 for s in result.samples)
     assert result.noc(0.9) <= 3.0
+
+
+def test_multigrid_solver_agrees_with_the_direct_solve() -> None:
+    """``cg_mg`` (pyamg) is the fast solver of the card's baseline rows: same masks as ``bf``."""
+    pytest.importorskip("pyamg", reason="cg_mg needs pyamg (the 'baseline' extra)")
+    image, gt = _disk_image()
+    clicks = [Click(30, 44, True), Click(5, 5, False)]
+    probs = {}
+    for mode in ("bf", "cg_mg"):
+        predictor = RandomWalkerPredictor(mode=mode)
+        predictor.set_image(image)
+        probs[mode] = predictor.predict(clicks)
+    assert np.abs(probs["bf"] - probs["cg_mg"]).max() < 1e-2
+    assert np.array_equal(probs["bf"] > 0.49, probs["cg_mg"] > 0.49)
+    assert iou(gt, probs["cg_mg"] > 0.49) > 0.9
+
+
+def test_multigrid_solver_without_pyamg_is_refused_up_front(monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyamg", None)  # import pyamg now raises ImportError
+    with pytest.raises(ValueError, match=r"pyamg.*napari-fbrs\[baseline\]"):
+        RandomWalkerPredictor(mode="cg_mg")
+    with pytest.raises(ValueError, match="unknown random-walker mode"):
+        RandomWalkerPredictor(mode="amg")

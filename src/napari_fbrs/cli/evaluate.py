@@ -59,7 +59,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--output", metavar="JSON", help="per-sample results")
     parser.add_argument("--plot", metavar="PNG", help="mIoU vs clicks (needs matplotlib)")
     parser.add_argument(
-        "--rw-solver", default="bf", choices=("bf", "cg_j", "cg"), help="random walker solver [bf]"
+        "--rw-solver",
+        default="bf",
+        choices=("bf", "cg_j", "cg", "cg_mg"),
+        help="random walker solver [bf]; cg_mg (multigrid, needs pyamg: the 'baseline' extra) "
+        "is 2-3x faster on 0.15-0.3 MP images with masks equal to bf's",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_predictor_options(parser, default_preset="eval")
@@ -101,8 +105,12 @@ def run(args: argparse.Namespace) -> int:
             "mode": config.mode.value,
         }
     else:
-        from napari_fbrs.evaluation.baseline import RandomWalkerPredictor
+        from napari_fbrs.evaluation.baseline import RandomWalkerPredictor, check_solver
 
+        try:
+            check_solver(args.rw_solver)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
         predictor = RandomWalkerPredictor(mode=args.rw_solver)
         method = "random-walker"
         provenance = {"method": "random-walker", "solver": args.rw_solver}

@@ -25,14 +25,30 @@ OBJECT, BACKGROUND = 1, 2
 SOLVER_MODES = ("bf", "cg_j", "cg", "cg_mg")  # scikit-image's; cg_mg needs pyamg
 
 
+def check_solver(mode: str) -> None:
+    """Fail before the first click, not after minutes of evaluation, if ``mode`` cannot run.
+
+    ``cg_mg`` needs pyamg (the ``baseline`` extra); scikit-image would otherwise warn and fall
+    back to another solver, so the recorded solver would not be the one that ran.
+    """
+    if mode not in SOLVER_MODES:
+        raise ValueError(f"unknown random-walker mode {mode!r}; choose one of {SOLVER_MODES}")
+    if mode == "cg_mg":
+        try:
+            import pyamg  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                "random-walker solver cg_mg needs pyamg: pip install 'napari-fbrs[baseline]'"
+            ) from None
+
+
 class RandomWalkerPredictor:
     """A :class:`~napari_fbrs.evaluation.noc.ClickPredictor` without a network."""
 
     def __init__(self, beta: float = 130.0, mode: str = "bf") -> None:
         if beta <= 0:
             raise ValueError(f"beta must be positive, got {beta!r}")
-        if mode not in SOLVER_MODES:
-            raise ValueError(f"unknown random-walker mode {mode!r}; choose one of {SOLVER_MODES}")
+        check_solver(mode)
         self.beta = float(beta)
         self.mode = mode
         self._data: np.ndarray | None = None
