@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +62,41 @@ def test_train_refuses_to_overwrite_and_reports_bad_recipes(tmp_path: Path, caps
     (tmp_path / "run" / "last.pth").write_bytes(b"x")
     assert main(["train", str(recipe), "--out", str(tmp_path / "run"), "--quiet"]) == 2
     assert "already holds a run" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_after_the_step_and_the_run_resumes(tmp_path: Path) -> None:
+    """SIGINT during ``train`` writes last.pth at the current step; ``--resume`` goes on."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = write_folder_dataset(tmp_path / "data", num_images=4)
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY_RECIPE.format(root=data.as_posix()))
+    out = tmp_path / "run"
+    base = [sys.executable, "-m", "napari_fbrs.cli", "train", str(recipe), "--out", str(out)]
+    long_run = ["--quiet", "--set", "train.epochs=1000", "--set", "validation.every_epochs=0"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [*base, *long_run], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    log = out / "train_log.csv"
+    deadline = time.monotonic() + 240
+    while not (log.is_file() and len(log.read_text().splitlines()) >= 3):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "training never logged a step"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "stopping after this step" in stderr
+    stopped = int(stdout.split("interrupted at step ")[1].split(":")[0])
+    assert 2 <= stopped < 1000 * 4
+    assert (out / "last.pth").is_file()
+
+    more = ["--quiet", "--resume", "--set", f"train.max_steps={stopped + 1}"]
+    more += ["--set", "train.epochs=1000", "--set", "validation.every_epochs=0"]
+    done = subprocess.run([*base, *more], capture_output=True, text=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert f"{stopped + 1} steps" in done.stdout and "interrupted" not in done.stdout

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,54 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+class StopRequest:
+    """Set by Ctrl+C / SIGTERM; the trainer's step callback turns it into a clean stop.
+
+    A long CPU run is stopped and resumed many times: the first interrupt finishes the current
+    optimiser step and writes ``last.pth`` (so ``--resume`` loses nothing); a second one
+    aborts at once, as Python normally would.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def on_step(self, step: int, total: int, loss: float) -> bool:
+        return not self.requested
+
+
+@contextmanager
+def stop_on_signals(stop: StopRequest) -> Iterator[None]:
+    """Route SIGINT and SIGTERM to ``stop`` while training (one process only).
+
+    Under torchrun every rank must stop at the same step, which a signal seen by one rank
+    cannot guarantee, so distributed runs keep the default behaviour.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+        print(
+            f"\n{signal.Signals(signum).name}: stopping after this step and writing last.pth "
+            "(continue with --resume; interrupt again to abort now)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    for sig in signals:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def run(args: argparse.Namespace) -> int:
     from napari_fbrs.model.weights import WeightsError, resolve_checkpoint
     from napari_fbrs.training.config import load_recipe
@@ -48,14 +99,17 @@ def run(args: argparse.Namespace) -> int:
         config = load_recipe(args.recipe, args.set)
         init = resolve_checkpoint(args.init) if args.init else None
         out = Path(args.out) if args.out else Path("runs") / Path(args.recipe).stem
-        summary = train(
-            config,
-            out,
-            resume=args.resume,
-            init=init,
-            progress=not args.quiet,
-            device=args.device,
-        )
+        stop = StopRequest()
+        with stop_on_signals(stop):
+            summary = train(
+                config,
+                out,
+                resume=args.resume,
+                init=init,
+                progress=not args.quiet,
+                device=args.device,
+                on_step=stop.on_step,
+            )
     except (ValueError, WeightsError, FileExistsError, FileNotFoundError) as exc:
         raise CLIError(str(exc)) from None
     if os.environ.get("RANK", "0") == "0":
@@ -68,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         for name, value in summary.metrics.items():
             print(f"{name}: {value:.3f}")
         print(f"last checkpoint: {summary.last_checkpoint}")
+        if summary.cancelled:
+            print(f"interrupted at step {summary.steps}: continue with --resume")
         if summary.best_checkpoint is not None:
             print(f"best checkpoint: {summary.best_checkpoint} ({summary.best_metric:.3f})")
         sys.stdout.flush()
