@@ -43,3 +43,20 @@ def _normalised(text: str) -> str:
         if line.startswith("|"):
             lines.append(" | ".join(c.strip() for c in line.strip().strip("|").split("|")))
     return "\n".join(lines)
+
+
+def test_the_table_script_prints_the_card_rows() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "model_card_table", REPO / "training" / "model_card_table.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    files = result_files()
+    lines = module.card_table(files).splitlines()
+    assert len(lines) == 2 + len(files)
+    card = _normalised(CARD.read_text(encoding="utf-8"))
+    for line in lines[2:]:
+        assert " | ".join(c.strip() for c in line.strip().strip("|").split("|")) in card

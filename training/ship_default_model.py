@@ -28,7 +28,9 @@ def main() -> None:
     args = parser.parse_args()
     arch = read_checkpoint(args.checkpoint)[0]
     if arch != DEFAULT_MODEL.arch:
-        raise SystemExit(f"{args.checkpoint} holds {arch}; the built-in slot is {DEFAULT_MODEL.arch}")
+        raise SystemExit(
+            f"{args.checkpoint} holds {arch}; the built-in slot is {DEFAULT_MODEL.arch}"
+        )
     export_checkpoint(args.checkpoint, TARGET, half=True, meta={"builtin": DEFAULT_MODEL.name})
     size = TARGET.stat().st_size
     if size > MAX_BYTES:
