@@ -14,6 +14,8 @@ import pytest
 from PIL import Image
 
 from napari_fbrs._napari.layers import CLICKS_LAYER
+from napari_fbrs.cli import main
+from napari_fbrs.io.samples import synthetic_nuclei_with_labels
 from napari_fbrs.model.default_model import DEFAULT_MODEL
 
 from .helpers import wait_idle
@@ -47,14 +49,40 @@ def test_readme_main_command_segments_the_sample_offline(tmp_path) -> None:
     assert BUILTIN_LABEL in result.stdout
     assert re.search(r"last click: \d+\.\d+ s", result.stdout)  # the click was answered
     area = int(re.search(r"mask: (\d+) object pixels", result.stdout).group(1))
-    assert 0 <= area <= 256 * 256
+    nucleus = clicked_nucleus(args)
+    assert 0.5 * nucleus.sum() <= area <= 2 * nucleus.sum()  # about one nucleus, not nothing
     assert np.asarray(Image.open(screenshot)).shape[0] > 200
+
+
+def clicked_nucleus(args: list[str]) -> np.ndarray:
+    """Ground truth of the sample nucleus under the README's click (its only click)."""
+    row, col, sign = args[args.index("--clicks") + 1].split(",")
+    assert sign == "+"
+    labels = synthetic_nuclei_with_labels((256, 256), count=18, seed=1)[1]
+    nucleus_id = labels[int(row), int(col)]
+    assert nucleus_id > 0, "the README click is not on a nucleus"
+    return labels == nucleus_id
 
 
 def test_readme_headless_command_is_the_tested_predict_call() -> None:
     args = readme_command("predict")
     assert args[:3] == ["predict", "--sample", "nuclei"]
     assert args[args.index("--clicks") + 1] == readme_command("view")[-1]
+
+
+def test_readme_headless_command_segments_the_clicked_nucleus(tmp_path, capsys) -> None:
+    """The done criterion of the built-in model: its mask is the nucleus that was clicked."""
+    import torch
+
+    torch.set_num_threads(1)
+    args = readme_command("predict")
+    output = tmp_path / "nuclei_mask.png"
+    args[args.index("--output") + 1] = str(output)
+    assert main(args) == 0, capsys.readouterr().err
+    mask = np.asarray(Image.open(output)) > 0
+    nucleus = clicked_nucleus(args)
+    iou = (mask & nucleus).sum() / (mask | nucleus).sum()
+    assert iou >= 0.5, f"IoU {iou:.2f} with the clicked nucleus"
 
 
 @pytest.mark.gui
