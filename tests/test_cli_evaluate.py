@@ -168,3 +168,38 @@ def test_evaluate_on_shared_grabcut_with_random_walker(tmp_path: Path, capsys) -
     assert main(argv) == 0
     data = json.loads(out.read_text())
     assert len(data["samples"]) == 1 and data["samples"][0]["name"] == "106024.jpg"
+
+
+def test_ctrl_c_keeps_the_objects_done_as_a_max_samples_result(
+    grabcut_root: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """SIGINT during evaluate: the current object finishes, the JSON holds the objects done."""
+    import os
+    import signal
+
+    from napari_fbrs.evaluation.baseline import RandomWalkerPredictor
+
+    base = ["evaluate", "--method", "random-walker", "--dataset", "grabcut"]
+    base += ["--root", str(grabcut_root), "--max-clicks", "3", "--quiet"]
+    reference = tmp_path / "first.json"
+    assert main([*base, "--max-samples", "1", "--output", str(reference)]) == 0
+
+    real_predict = RandomWalkerPredictor.predict
+
+    def predict_then_interrupt(self, clicks):
+        if len(clicks) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl+C during the first object
+        return real_predict(self, clicks)
+
+    monkeypatch.setattr(RandomWalkerPredictor, "predict", predict_then_interrupt)
+    stopped = tmp_path / "stopped.json"
+    capsys.readouterr()
+    assert main([*base, "--output", str(stopped)]) == 0
+    err = capsys.readouterr().err
+    assert "stopping after this object" in err and "--max-samples 1" in err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    got, want = json.loads(stopped.read_text()), json.loads(reference.read_text())
+    assert got["settings"]["max_samples"] == 1 and "interrupted" in got["provenance"]
+    assert got["samples"][0]["name"] == want["samples"][0]["name"] == "img0.png"
+    assert got["samples"][0]["ious"] == want["samples"][0]["ious"]
+    assert got["summary"]["noc"] == want["summary"]["noc"]

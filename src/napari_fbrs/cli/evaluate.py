@@ -122,12 +122,22 @@ def run(args: argparse.Namespace) -> int:
         full_curve=args.full_curve,
         max_samples=args.max_samples,
     )
+    from napari_fbrs.cli.stopping import StopRequest, stop_on_signals
+
+    stop = StopRequest()
+    message = "stopping after this object; the results so far are kept (interrupt again to abort)"
     try:
-        result = evaluate_dataset(
-            dataset, predictor, settings, method=method, progress=not args.quiet
-        )
+        with stop_on_signals(stop, message):
+            result = evaluate_dataset(
+                dataset, predictor, settings, method, not args.quiet, should_stop=stop
+            )
     except (DatasetError, OSError) as exc:
         raise CLIError(str(exc)) from None
+    done = len(result.samples)
+    if stop.requested and done < min(len(dataset), args.max_samples or len(dataset)):
+        note = f"interrupted after {done} objects: these results are those of --max-samples {done}"
+        provenance["interrupted"] = note
+        print(note, file=sys.stderr)
 
     print(format_table(result))
     if json_path is not None:

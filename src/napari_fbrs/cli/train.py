@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from napari_fbrs.cli.common import CLIError
+from napari_fbrs.cli.stopping import StopRequest, stop_on_signals
 
 
 def add_parser(subparsers: Any) -> None:
@@ -42,54 +40,6 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-class StopRequest:
-    """Set by Ctrl+C / SIGTERM; the trainer's step callback turns it into a clean stop.
-
-    A long CPU run is stopped and resumed many times: the first interrupt finishes the current
-    optimiser step and writes ``last.pth`` (so ``--resume`` loses nothing); a second one
-    aborts at once, as Python normally would.
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    def on_step(self, step: int, total: int, loss: float) -> bool:
-        return not self.requested
-
-
-@contextmanager
-def stop_on_signals(stop: StopRequest) -> Iterator[None]:
-    """Route SIGINT and SIGTERM to ``stop`` while training (one process only).
-
-    Under torchrun every rank must stop at the same step, which a signal seen by one rank
-    cannot guarantee, so distributed runs keep the default behaviour.
-    """
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        yield
-        return
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.getsignal(sig) for sig in signals}
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.requested:
-            raise KeyboardInterrupt
-        stop.requested = True
-        print(
-            f"\n{signal.Signals(signum).name}: stopping after this step and writing last.pth "
-            "(continue with --resume; interrupt again to abort now)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    for sig in signals:
-        signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def run(args: argparse.Namespace) -> int:
     from napari_fbrs.model.weights import WeightsError, resolve_checkpoint
     from napari_fbrs.training.config import load_recipe
@@ -100,7 +50,11 @@ def run(args: argparse.Namespace) -> int:
         init = resolve_checkpoint(args.init) if args.init else None
         out = Path(args.out) if args.out else Path("runs") / Path(args.recipe).stem
         stop = StopRequest()
-        with stop_on_signals(stop):
+        with stop_on_signals(
+            stop,
+            "stopping after this step and writing last.pth (continue "
+            "with --resume; interrupt again to abort now)",
+        ):
             summary = train(
                 config,
                 out,

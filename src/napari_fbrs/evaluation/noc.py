@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -264,8 +264,14 @@ def evaluate_dataset(
     settings: EvalSettings,
     method: str = "model",
     progress: bool = True,
+    should_stop: Callable[[], bool] | None = None,
 ) -> EvaluationResult:
-    """Run the NoC protocol on the first ``settings.max_samples`` samples (all by default)."""
+    """Run the NoC protocol on the first ``settings.max_samples`` samples (all by default).
+
+    ``should_stop`` is polled after every object: when it returns true the evaluation ends
+    there, and the result is exactly that of ``max_samples`` = the objects done (samples are
+    taken in order), which its settings then say, so a stopped run is still reproducible.
+    """
     count = len(dataset)
     if settings.max_samples is not None:
         count = min(count, settings.max_samples)
@@ -295,5 +301,8 @@ def evaluate_dataset(
             clicks += len(result.ious)
             bar.set_postfix(clicks_per_object=f"{clicks / len(samples):.2f}")
             bar.update(1)
+            if should_stop is not None and should_stop() and len(samples) < count:
+                settings = replace(settings, max_samples=len(samples))
+                break
     elapsed = time.perf_counter() - start
     return EvaluationResult(dataset.name, method, settings, samples, elapsed)
