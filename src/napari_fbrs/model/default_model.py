@@ -34,7 +34,7 @@ DEFAULT_MODEL = BuiltinWeights(
     name="default",
     filename="napari_fbrs_default_hrnet18s_ocr64.pth",
     arch="hrnet18s_ocr64",
-    sha256="98d4156463213281927b5b758b599b4745129dc26bea8e916b3393b9dca39a51",
+    sha256="1046bfb3ac0216f1678b6221a1968502edf41976775e058782e0931973d8a3ab",
     trained_on="COCO_MVal_train + DSB2018/train",
 )
 
