@@ -105,13 +105,12 @@ def run(args: argparse.Namespace) -> int:
             "mode": config.mode.value,
         }
     else:
-        from napari_fbrs.evaluation.baseline import RandomWalkerPredictor, check_solver
+        from napari_fbrs.evaluation.baseline import RandomWalkerPredictor
 
-        try:
-            check_solver(args.rw_solver)
+        try:  # checks the solver (pyamg for cg_mg) before the first click
+            predictor = RandomWalkerPredictor(mode=args.rw_solver)
         except ValueError as exc:
             raise CLIError(str(exc)) from None
-        predictor = RandomWalkerPredictor(mode=args.rw_solver)
         method = "random-walker"
         provenance = {"method": "random-walker", "solver": args.rw_solver}
 
