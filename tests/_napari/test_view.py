@@ -70,11 +70,6 @@ def test_readme_headless_command_is_the_tested_predict_call() -> None:
     assert args[args.index("--clicks") + 1] == readme_command("view")[-1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the built-in model (step 1101, undertrained) keeps this dim nucleus just below the "
-    "0.49 threshold; see docs/model_card.md. Strict: a release that passes must drop this mark",
-)
 def test_readme_headless_command_segments_the_clicked_nucleus(tmp_path, capsys) -> None:
     """The done criterion of the built-in model: its mask is the nucleus that was clicked."""
     import torch

@@ -34,7 +34,7 @@ DEFAULT_MODEL = BuiltinWeights(
     name="default",
     filename="napari_fbrs_default_hrnet18s_ocr64.pth",
     arch="hrnet18s_ocr64",
-    sha256="1046bfb3ac0216f1678b6221a1968502edf41976775e058782e0931973d8a3ab",
+    sha256="b233f85df658c0d664f76c863d3acd2b1cd3a6f7735c9f78b4887c8c508a7ad9",
     trained_on="COCO_MVal_train + DSB2018/train",
 )
 
