@@ -71,6 +71,37 @@ def test_evaluate_model_writes_table_json_and_plot(
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_evaluate_with_two_workers_writes_the_serial_results(
+    tiny_checkpoint: Path, grabcut_root: Path, tmp_path: Path, capsys
+) -> None:
+    results = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"workers{workers}.json"
+        argv = [
+            "evaluate", "--checkpoint", str(tiny_checkpoint), "--dataset", "grabcut",
+            "--root", str(grabcut_root), "--mode", "f-BRS-B", "--no-zoom-in",
+            "--max-clicks", "3", "--full-curve", "--output", str(out), "--quiet",
+            "--device", "cpu", "--workers", workers,
+        ]  # fmt: skip
+        assert main(argv) == 0
+        results[workers] = json.loads(out.read_text())
+    assert "hrnet18s_ocr64 f-BRS-B" in capsys.readouterr().out
+    serial, parallel = results["1"], results["2"]
+    assert [s["name"] for s in parallel["samples"]] == ["img0.png", "img1.png"]
+    for a, b in zip(serial["samples"], parallel["samples"], strict=True):
+        assert a["clicks"] == b["clicks"] and len(b["ious"]) == 3
+        assert a["ious"] == pytest.approx(b["ious"], abs=1e-6)
+    assert parallel["provenance"]["argv"][-2:] == ["--workers", "2"]
+
+
+@pytest.mark.parametrize("workers", ["0", "two"])
+def test_evaluate_rejects_bad_worker_counts(grabcut_root: Path, workers: str, capsys) -> None:
+    argv = ["evaluate", "--method", "random-walker", "--dataset", "grabcut"]
+    argv += ["--root", str(grabcut_root), "--workers", workers]
+    assert main(argv) == 2
+    assert "--workers" in capsys.readouterr().err
+
+
 def test_evaluate_random_walker_baseline(grabcut_root: Path, capsys) -> None:
     argv = [
         "evaluate",

@@ -308,3 +308,103 @@ def test_predictor_errors_say_which_sample() -> None:
         evaluate_dataset(dataset, Broken(), EvalSettings(), progress=False)
     if hasattr(info.value, "__notes__"):
         assert info.value.__notes__ == ["while evaluating sample 0 ('object0')"]
+
+
+# -- worker processes --------------------------------------------------------------------------
+class BrokenOnSecond(ScheduledPredictor):
+    """Fails on the object whose image says 1 (module level, so it pickles to workers)."""
+
+    def set_image(self, image: np.ndarray) -> None:
+        super().set_image(image)
+        self.key = int(image[0, 0, 0])
+
+    def predict(self, clicks: Sequence[Click]) -> np.ndarray:
+        if self.key == 1:
+            raise RuntimeError("out of memory in a worker")
+        return super().predict(clicks)
+
+
+SCHEDULES_MANY = {i: SCHEDULES[i % 4] for i in range(10)}
+
+
+def _many() -> FakeDataset:
+    return FakeDataset("many", [_sample(i) for i in range(10)])
+
+
+def test_workers_give_the_serial_result_in_dataset_order() -> None:
+    settings = EvalSettings(max_clicks=5)
+    serial = evaluate_dataset(
+        _many(), ScheduledPredictor(SCHEDULES_MANY), settings, progress=False
+    )
+    parallel = evaluate_dataset(
+        _many(), ScheduledPredictor(SCHEDULES_MANY), settings, progress=False, workers=2
+    )
+    assert [s.name for s in parallel.samples] == [f"object{i}" for i in range(10)]
+    for a, b in zip(serial.samples, parallel.samples, strict=True):
+        assert (a.name, a.clicks, a.ious) == (b.name, b.clicks, b.ious)
+    assert [len(s.ious) for s in parallel.samples] == [3, 4, 5, 5, 3, 4, 5, 5, 3, 4]
+    assert parallel.noc(0.9) == pytest.approx(serial.noc(0.9)) == pytest.approx(41 / 10)
+    assert parallel.settings == settings
+
+
+def test_stopping_workers_keeps_a_first_n_prefix() -> None:
+    polls: list[int] = []
+
+    def stop() -> bool:
+        polls.append(1)
+        return True  # asked right after the first object comes back
+
+    settings = EvalSettings(max_clicks=5)
+    result = evaluate_dataset(
+        _many(),
+        ScheduledPredictor(SCHEDULES_MANY),
+        settings,
+        progress=False,
+        should_stop=stop,
+        workers=2,
+    )
+    done = len(result.samples)
+    assert polls == [1]  # polled once; after that only objects already running finish
+    assert 1 <= done < 10
+    assert [s.name for s in result.samples] == [f"object{i}" for i in range(done)]
+    assert result.settings.max_samples == done
+
+
+def test_worker_errors_say_which_sample_and_reach_the_caller() -> None:
+    with pytest.raises(RuntimeError, match="out of memory in a worker") as info:
+        evaluate_dataset(
+            _many(), BrokenOnSecond(SCHEDULES_MANY), EvalSettings(), progress=False, workers=2
+        )
+    if hasattr(info.value, "__notes__"):
+        assert info.value.__notes__ == ["while evaluating sample 1 ('object1')"]
+
+
+@pytest.mark.parametrize("workers", [0, -1, True])
+def test_workers_must_be_a_positive_integer(workers: object) -> None:
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        evaluate_dataset(
+            _many(),
+            ScheduledPredictor(SCHEDULES_MANY),
+            EvalSettings(),
+            progress=False,
+            workers=workers,  # type: ignore[arg-type]
+        )
+
+
+def test_real_predictor_in_workers_matches_serial(tiny_model: torch.nn.Module) -> None:
+    from napari_fbrs.inference.config import eval_preset
+    from napari_fbrs.inference.predictor import Predictor
+
+    config = eval_preset("f-BRS-B").with_changes(zoom_in=None)  # small and quick
+    settings = EvalSettings(max_clicks=3, full_curve=True)
+    dataset = FakeDataset("synthetic", _synthetic_samples())
+    serial = evaluate_dataset(
+        dataset, Predictor(tiny_model, config, "cpu"), settings, progress=False
+    )
+    parallel = evaluate_dataset(
+        dataset, Predictor(tiny_model, config, "cpu"), settings, progress=False, workers=2
+    )
+    assert [s.name for s in parallel.samples] == ["synthetic0.png", "synthetic1.png"]
+    for a, b in zip(serial.samples, parallel.samples, strict=True):
+        assert a.clicks == b.clicks
+        assert a.ious == pytest.approx(b.ious, abs=1e-6)

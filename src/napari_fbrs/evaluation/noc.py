@@ -11,9 +11,13 @@ Only ``predict`` calls are timed, so seconds per click compares methods and not 
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
@@ -258,6 +262,103 @@ def evaluate_sample(
     return SampleResult(sample.name, clicks, ious, seconds)
 
 
+def _evaluate_index(
+    dataset: DatasetLike, index: int, predictor: ClickPredictor, settings: EvalSettings
+) -> SampleResult:
+    sample = dataset[index]
+    try:
+        return evaluate_sample(sample, predictor, settings)
+    except Exception as error:
+        if hasattr(error, "add_note"):  # Python >= 3.11: say where it happened
+            error.add_note(f"while evaluating sample {index} ({sample.name!r})")
+        raise
+
+
+def _serial_results(
+    dataset: DatasetLike,
+    predictor: ClickPredictor,
+    settings: EvalSettings,
+    count: int,
+    should_stop: Callable[[], bool] | None,
+) -> Iterator[SampleResult]:
+    for index in range(count):
+        yield _evaluate_index(dataset, index, predictor, settings)
+        if should_stop is not None and should_stop():
+            return
+
+
+# Each worker process keeps its own copy of the dataset, the predictor and the settings.
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(
+    dataset: DatasetLike, predictor: ClickPredictor, settings: EvalSettings, threads: int
+) -> None:
+    # Ctrl+C reaches the whole process group; only the parent decides when to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import torch
+
+    torch.set_num_threads(threads)
+    _WORKER.update(dataset=dataset, predictor=predictor, settings=settings)
+
+
+def _worker_evaluate(index: int) -> SampleResult:
+    return _evaluate_index(_WORKER["dataset"], index, _WORKER["predictor"], _WORKER["settings"])
+
+
+def _parallel_results(
+    dataset: DatasetLike,
+    predictor: ClickPredictor,
+    settings: EvalSettings,
+    count: int,
+    should_stop: Callable[[], bool] | None,
+    workers: int,
+) -> Iterator[SampleResult]:
+    """Objects evaluated ``workers`` at a time in spawned processes, yielded in dataset order.
+
+    A stop request cancels the objects not yet started; those already running finish and are
+    kept as long as no earlier object is missing, so the result is still a first-N prefix.
+    """
+    import torch
+
+    threads = max(1, torch.get_num_threads() // workers)
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(dataset, predictor, settings, threads),
+    )
+    pending: deque[Future[SampleResult]] = deque()
+    next_index, stopping, finished = 0, False, False
+    try:
+        while True:
+            while not stopping and next_index < count and len(pending) < 2 * workers:
+                pending.append(pool.submit(_worker_evaluate, next_index))
+                next_index += 1
+            if not pending or pending[0].cancelled():
+                finished = True
+                return
+            yield pending.popleft().result()
+            if not stopping and should_stop is not None and should_stop():
+                stopping = True
+                for queued in pending:
+                    queued.cancel()
+    finally:
+        if not finished:  # an error or an abort: do not wait for the objects in progress
+            _terminate_workers(pool)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+
+
 def evaluate_dataset(
     dataset: DatasetLike,
     predictor: ClickPredictor,
@@ -265,13 +366,22 @@ def evaluate_dataset(
     method: str = "model",
     progress: bool = True,
     should_stop: Callable[[], bool] | None = None,
+    workers: int = 1,
 ) -> EvaluationResult:
     """Run the NoC protocol on the first ``settings.max_samples`` samples (all by default).
 
     ``should_stop`` is polled after every object: when it returns true the evaluation ends
     there, and the result is exactly that of ``max_samples`` = the objects done (samples are
     taken in order), which its settings then say, so a stopped run is still reproducible.
+
+    ``workers`` > 1 evaluates that many objects at once, each in its own process with a share
+    of the torch threads (the dataset and the predictor are pickled to every worker). Objects
+    are independent (``set_image`` forgets the previous one), so the clicks and IoUs are those
+    of a serial run; on a CPU, one thread per object uses the cores better than several
+    threads on the small ZoomIn crops.
     """
+    if isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     count = len(dataset)
     if settings.max_samples is not None:
         count = min(count, settings.max_samples)
@@ -280,6 +390,11 @@ def evaluate_dataset(
 
     samples: list[SampleResult] = []
     start = time.perf_counter()
+    if workers == 1:
+        results = _serial_results(dataset, predictor, settings, count, should_stop)
+    else:
+        workers = min(workers, count)
+        results = _parallel_results(dataset, predictor, settings, count, should_stop, workers)
     with tqdm(
         total=count,
         desc=f"{dataset.name} [{method}]",
@@ -289,20 +404,12 @@ def evaluate_dataset(
         dynamic_ncols=True,
     ) as bar:
         clicks = 0
-        for index in range(count):
-            sample = dataset[index]
-            try:
-                result = evaluate_sample(sample, predictor, settings)
-            except Exception as error:
-                if hasattr(error, "add_note"):  # Python >= 3.11: say where it happened
-                    error.add_note(f"while evaluating sample {index} ({sample.name!r})")
-                raise
+        for result in results:
             samples.append(result)
             clicks += len(result.ious)
             bar.set_postfix(clicks_per_object=f"{clicks / len(samples):.2f}")
             bar.update(1)
-            if should_stop is not None and should_stop() and len(samples) < count:
-                settings = replace(settings, max_samples=len(samples))
-                break
+    if len(samples) < count:  # stopped on request: the result is that of the first N
+        settings = replace(settings, max_samples=len(samples))
     elapsed = time.perf_counter() - start
     return EvaluationResult(dataset.name, method, settings, samples, elapsed)
