@@ -9,7 +9,9 @@ and first N objects) twice in fresh processes:
   parallel: --workers <cores>, one thread per worker
 
 and prints a Markdown table: wall seconds (process start and model loading included), objects
-per minute, the speed-up, and whether the two JSONs hold the same clicks and IoUs.
+per minute, the speed-up, and whether the two JSONs hold the same clicks and IoUs (in the BRS
+modes they need not: one thread and several sum in different orders, and L-BFGS can turn that
+into a different click on some objects).
 
 Usage:
     python benchmarks/bench_eval_workers.py                       # DSB2018/val, 8 nuclei
@@ -101,6 +103,10 @@ def main() -> int:
     for name, seconds, rate, speedup in rows:
         print(f"| {name} | {seconds:.1f} | {rate:.2f} | {speedup:.2f} |")
     print(f"same clicks: {clicks_equal}; largest IoU difference: {iou_diff:.2e}")
+    print(
+        "(the two runs differ in threads per object, so the BRS modes may click differently on "
+        "some objects: L-BFGS amplifies floating-point summation-order changes)"
+    )
     return 0
 
 

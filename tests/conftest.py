@@ -65,3 +65,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
         terminalreporter.section("f-BRS parity with ../shared/reference (per click)")
         for line in PARITY_REPORT:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test (restored after): runs that compare results across
+    processes must use the same threads per object, since BRS results depend on summation
+    order."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

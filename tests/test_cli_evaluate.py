@@ -71,6 +71,7 @@ def test_evaluate_model_writes_table_json_and_plot(
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.usefixtures("one_torch_thread")  # the same threads per object in both runs
 def test_evaluate_with_two_workers_writes_the_serial_results(
     tiny_checkpoint: Path, grabcut_root: Path, tmp_path: Path, capsys
 ) -> None:

@@ -391,6 +391,7 @@ def test_workers_must_be_a_positive_integer(workers: object) -> None:
         )
 
 
+@pytest.mark.usefixtures("one_torch_thread")  # workers then get one thread each too
 def test_real_predictor_in_workers_matches_serial(tiny_model: torch.nn.Module) -> None:
     from napari_fbrs.inference.config import eval_preset
     from napari_fbrs.inference.predictor import Predictor

@@ -71,7 +71,7 @@ def add_parser(subparsers: Any) -> None:
         default=1,
         metavar="N",
         help="evaluate N objects at once, each in its own process with 1/N of the threads "
-        "(CPU only; same clicks and IoUs as 1) [1]",
+        "(CPU only; the clicks and IoUs of one process with as many threads per object) [1]",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_predictor_options(parser, default_preset="eval")

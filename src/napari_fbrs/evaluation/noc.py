@@ -377,8 +377,10 @@ def evaluate_dataset(
     ``workers`` > 1 evaluates that many objects at once, each in its own process with a share
     of the torch threads (the dataset and the predictor are pickled to every worker). Objects
     are independent (``set_image`` forgets the previous one), so the clicks and IoUs are those
-    of a serial run; on a CPU, one thread per object uses the cores better than several
-    threads on the small ZoomIn crops.
+    of a serial run with the same threads per object. A different thread count changes the
+    floating-point summation order, and the BRS modes' L-BFGS can turn that into different
+    clicks on some objects (measured: f-BRS-B, 6 DSB2018 nuclei, one thread against two: an
+    IoU differs by up to 0.17 at some click), as a different CPU can.
     """
     if isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
