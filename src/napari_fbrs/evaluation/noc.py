@@ -392,10 +392,10 @@ def evaluate_dataset(
 
     samples: list[SampleResult] = []
     start = time.perf_counter()
+    workers = min(workers, count)
     if workers == 1:
         results = _serial_results(dataset, predictor, settings, count, should_stop)
     else:
-        workers = min(workers, count)
         results = _parallel_results(dataset, predictor, settings, count, should_stop, workers)
     with tqdm(
         total=count,
