@@ -1,9 +1,10 @@
 """Wall time of ``napari-fbrs evaluate`` with one process against ``--workers N``.
 
-Why: an f-BRS click on a ZoomIn crop is a string of small operations, and several torch threads
-on one object spend much of their time waiting for each other; whole objects in separate
-single-thread processes do not. This runs the same evaluation (the same model, mode, dataset
-and first N objects) twice in fresh processes:
+Why: an f-BRS click on a ZoomIn crop is a string of small operations, on which several torch
+threads of one object partly wait for each other; whole objects in separate single-thread
+processes do not (how much that gains depends on the mode and the machine, hence this script).
+This runs the same evaluation (the same model, mode, dataset and first N objects) twice in
+fresh processes:
 
   serial:   --workers 1 with every core as torch threads (OMP_NUM_THREADS = cores)
   parallel: --workers <cores>, one thread per worker
@@ -24,7 +25,6 @@ DSB2018 is read from ../shared/datasets when --root is not given.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -54,13 +54,15 @@ def run_evaluate(args: argparse.Namespace, workers: int, threads: int, out: Path
 
 def same_results(a: Path, b: Path) -> tuple[bool, float]:
     """Whether the clicks agree everywhere, and the largest IoU difference."""
-    first, second = (json.loads(p.read_text())["samples"] for p in (a, b))
-    if [s["name"] for s in first] != [s["name"] for s in second]:
+    from napari_fbrs.evaluation.report import read_json
+
+    first, second = read_json(a).samples, read_json(b).samples
+    if [s.name for s in first] != [s.name for s in second]:
         return False, float("nan")
-    clicks = all(x["clicks"] == y["clicks"] for x, y in zip(first, second, strict=True))
+    clicks = all(x.clicks == y.clicks for x, y in zip(first, second, strict=True))
     diff = max(
         (abs(u - v) for x, y in zip(first, second, strict=True)
-         for u, v in zip(x["ious"], y["ious"], strict=False)),
+         for u, v in zip(x.ious, y.ious, strict=False)),
         default=0.0,
     )  # fmt: skip
     return clicks, diff
@@ -84,24 +86,21 @@ def main() -> int:
         parser.error(f"{args.root} does not exist: give --root")
 
     cores = max(1, args.cores)
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         serial_json, parallel_json = Path(tmp) / "serial.json", Path(tmp) / "parallel.json"
         serial = run_evaluate(args, 1, cores, serial_json)
         parallel = run_evaluate(args, cores, 1, parallel_json)
         clicks_equal, iou_diff = same_results(serial_json, parallel_json)
-    runs = ((f"1 process, {cores} threads", serial), (f"{cores} workers, 1 thread each", parallel))
-    for name, seconds in runs:
-        rows.append((name, seconds, 60.0 * args.samples / seconds, serial / seconds))
-
     print(
         f"evaluate {args.dataset} ({args.split or '-'}), first {args.samples} objects, "
         f"{args.mode}, checkpoint {args.checkpoint}, {cores} cores"
     )
     print("| run | wall s | objects/min | speed-up |")
     print("| --- | -----: | ----------: | -------: |")
-    for name, seconds, rate, speedup in rows:
-        print(f"| {name} | {seconds:.1f} | {rate:.2f} | {speedup:.2f} |")
+    runs = ((f"1 process, {cores} threads", serial), (f"{cores} workers, 1 thread each", parallel))
+    for name, seconds in runs:
+        rate = 60.0 * args.samples / seconds
+        print(f"| {name} | {seconds:.1f} | {rate:.2f} | {serial / seconds:.2f} |")
     print(f"same clicks: {clicks_equal}; largest IoU difference: {iou_diff:.2e}")
     print(
         "(the two runs differ in threads per object, so the BRS modes may click differently on "
