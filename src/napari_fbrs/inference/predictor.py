@@ -50,6 +50,7 @@ class PredictorState:
     transforms: tuple[Any, ...]
     opt_data: np.ndarray | None
     features: tuple[Any, ...] | None = field(default=None, compare=False)
+    prev_probs: torch.Tensor | None = field(default=None, compare=False)
 
 
 def _resize_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -114,14 +115,15 @@ class Predictor:
 
     def _reset_click_state(self) -> None:
         self.opt_data: np.ndarray | None = None
+        # The last prediction at image resolution, for models that take it as an input.
+        self._prev_probs: torch.Tensor | None = None
         self._features: BRSFeatures | None = None
-        self._features_key: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._features_key: tuple[torch.Tensor, ...] | None = None
 
     def get_state(self) -> PredictorState:
         features = (self._features, self._features_key) if self._features is not None else None
-        return PredictorState(
-            tuple(t.get_state() for t in self._geometric), self.opt_data, features
-        )
+        transforms = tuple(t.get_state() for t in self._geometric)
+        return PredictorState(transforms, self.opt_data, features, self._prev_probs)
 
     def set_state(self, state: PredictorState) -> None:
         for t, s in zip(self._geometric, state.transforms, strict=True):
@@ -130,6 +132,7 @@ class Predictor:
         self._features, self._features_key = (
             state.features if state.features is not None else (None, None)
         )
+        self._prev_probs = state.prev_probs
 
     # -- prediction --------------------------------------------------------------------------
     def predict(self, clicks: Sequence[Click]) -> np.ndarray:
@@ -148,30 +151,45 @@ class Predictor:
         start = time.perf_counter()
         self.last = ClickStats()
         with torch.no_grad():
-            probs = self._predict(tuple(clicks))
+            probs = self._predict(tuple(clicks), self._prev_input())
+        if self.model.uses_prev_mask:
+            self._prev_probs = torch.from_numpy(probs.copy()).view(1, 1, *probs.shape)
         self.last.seconds = time.perf_counter() - start
         self.last.zoom_roi = self.zoom_in.roi if self.zoom_in is not None else None
         return probs
 
-    def _predict(self, clicks: tuple[Click, ...]) -> np.ndarray:
+    def _prev_input(self) -> torch.Tensor | None:
+        """The previous prediction as a network input (zeros before the first click)."""
+        if not self.model.uses_prev_mask:
+            return None
+        if self._prev_probs is None:
+            assert self.image is not None
+            return self.image.new_zeros((1, 1, *self.image.shape[2:]))
+        return self._prev_probs.to(self.device)
+
+    def _predict(self, clicks: tuple[Click, ...], prev: torch.Tensor | None) -> np.ndarray:
         assert self.image is not None
-        image, mapped, changed = self.image, clicks, False
+        image, mapped, changed, net_prev = self.image, clicks, False, prev
         for t in self._geometric:
             image, mapped = t.transform(image, mapped)
             changed |= t.image_changed
+            if net_prev is not None:
+                net_prev = t.transform_map(net_prev)
         clicks_lists: list[tuple[Click, ...]] = [mapped]
         batch = image
         if self.flip is not None:
             batch, clicks_lists = self.flip.transform(image, clicks_lists)
+            if net_prev is not None:
+                net_prev = torch.cat([net_prev, torch.flip(net_prev, dims=[3])], dim=0)
 
-        logits = self._logits(batch, clicks_lists, changed)
+        logits = self._logits(batch, clicks_lists, changed, net_prev)
         if self.flip is not None:
             logits = self.flip.inverse(logits)
         probs = torch.sigmoid(logits)
         for t in reversed(self._geometric):
             probs = t.inverse(probs)
         if self.zoom_in is not None and self.zoom_in.needs_recalculation():
-            return self._predict(clicks)
+            return self._predict(clicks, prev)
         return probs[0, 0].detach().cpu().numpy()
 
     def _points(self, clicks_lists: Sequence[Sequence[Click]]) -> torch.Tensor:
@@ -189,14 +207,18 @@ class Predictor:
         return encode_points(pos, neg, slots, self.device)
 
     def _logits(
-        self, batch: torch.Tensor, clicks_lists: list[tuple[Click, ...]], changed: bool
+        self,
+        batch: torch.Tensor,
+        clicks_lists: list[tuple[Click, ...]],
+        changed: bool,
+        prev: torch.Tensor | None,
     ) -> torch.Tensor:
         if self.mode is BRSMode.NoBRS:
             self.last.backbone_runs += 1
-            return self.model(batch, self._points(clicks_lists))["instances"]
+            return self.model(batch, self._points(clicks_lists), prev)["instances"]
         if self.mode.is_feature_brs:
-            return self._feature_brs(batch, clicks_lists, changed)
-        return self._input_brs(batch, clicks_lists, changed)
+            return self._feature_brs(batch, clicks_lists, changed, prev)
+        return self._input_brs(batch, clicks_lists, changed, prev)
 
     def _brs_objective(self, logits_fn, unpack, batch: torch.Tensor, clicks_lists) -> BRSObjective:  # noqa: ANN001
         pos_mask, neg_mask = click_masks(clicks_lists, batch.shape[2], batch.shape[3])
@@ -217,7 +239,11 @@ class Predictor:
             self.last.lbfgs_evals = objective.evaluations
 
     def _feature_brs(
-        self, batch: torch.Tensor, clicks_lists: list[tuple[Click, ...]], changed: bool
+        self,
+        batch: torch.Tensor,
+        clicks_lists: list[tuple[Click, ...]],
+        changed: bool,
+        prev: torch.Tensor | None,
     ) -> torch.Tensor:
         assert self.brs_point is not None
         point = self.brs_point
@@ -229,7 +255,9 @@ class Predictor:
 
         limit = self.net_clicks_limit
         if limit is None or num_clicks <= limit or changed or self._features is None:
-            self._features = self._backbone_features(batch, self._points(clicks_lists), point)
+            self._features = self._backbone_features(
+                batch, self._points(clicks_lists), point, prev
+            )
         feats = self._features
 
         def logits_fn(scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -250,27 +278,32 @@ class Predictor:
         return logits_fn(*variables)
 
     def _backbone_features(
-        self, batch: torch.Tensor, points: torch.Tensor, point: str
+        self, batch: torch.Tensor, points: torch.Tensor, point: str, prev: torch.Tensor | None
     ) -> BRSFeatures:
         """Features at the insertion point; reused when the network input is unchanged."""
         key = self._features_key
+        new_key = (batch, points) if prev is None else (batch, points, prev)
         if (
             self._features is not None
             and key is not None
-            and key[0].shape == batch.shape
-            and key[1].shape == points.shape
-            and torch.equal(key[0], batch)
-            and torch.equal(key[1], points)
+            and len(key) == len(new_key)
+            and all(
+                a.shape == b.shape and torch.equal(a, b) for a, b in zip(key, new_key, strict=True)
+            )
         ):
             return self._features
         self.last.backbone_runs += 1
-        x = self.model.mix_clicks(batch, points)
+        x = self.model.mix_clicks(batch, points, prev)
         feats = self.model.features_for_brs(x, point)
-        self._features_key = (batch, points)
+        self._features_key = new_key
         return feats
 
     def _input_brs(
-        self, batch: torch.Tensor, clicks_lists: list[tuple[Click, ...]], changed: bool
+        self,
+        batch: torch.Tensor,
+        clicks_lists: list[tuple[Click, ...]],
+        changed: bool,
+        prev: torch.Tensor | None,
     ) -> torch.Tensor:
         points = self._points(clicks_lists)
         num_clicks = len(clicks_lists[0])
@@ -285,9 +318,9 @@ class Predictor:
         def logits_fn(bias: torch.Tensor) -> torch.Tensor:
             self.last.backbone_runs += 1
             if on_rgb:
-                x = self.model.mix_maps(batch + bias, dmaps)
+                x = self.model.mix_maps(batch + bias, dmaps, prev)
             else:
-                x = self.model.mix_maps(batch, dmaps + bias)
+                x = self.model.mix_maps(batch, dmaps + bias, prev)
             return _resize_to(self.model.backbone_logits(x), batch)
 
         unpack = unpack_input_bias(shape, self.flip is not None, self.config.brs.reg_weight)

@@ -129,7 +129,17 @@ class _RoiTransform:
         self._roi: Roi | None = None
         self._prev_probs: torch.Tensor | None = None
         self._roi_image: torch.Tensor | None = None
+        self._cropped = False
         self.image_changed = False
+
+    def transform_map(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply what the last :meth:`transform` did to the image to another ``[B, C, H, W]``
+        map of the same size (the previous prediction that some models take as input)."""
+        if not self._cropped or self._roi is None or self._roi_image is None:
+            return x
+        rmin, rmax, cmin, cmax = self._roi
+        with torch.no_grad():
+            return _resize(x[:, :, rmin : rmax + 1, cmin : cmax + 1], self._roi_image.shape[2:])
 
     @property
     def roi(self) -> Roi | None:
@@ -190,7 +200,7 @@ class ZoomIn(_RoiTransform):
     def transform(
         self, image: torch.Tensor, clicks: Sequence[Click]
     ) -> tuple[torch.Tensor, tuple[Click, ...]]:
-        self.image_changed = False
+        self.image_changed = self._cropped = False
         if len(clicks) <= self.skip_clicks:
             return image, tuple(clicks)
         self._input_shape = tuple(image.shape)
@@ -209,6 +219,7 @@ class ZoomIn(_RoiTransform):
             self._roi_image = crop_and_resize(image, current, self.target_size)
             self.image_changed = True
         assert self._roi_image is not None
+        self._cropped = True
         return self._roi_image.to(image.device), self._map_clicks(clicks)
 
     def needs_recalculation(self) -> bool:
@@ -237,7 +248,7 @@ class LimitLongestSide(_RoiTransform):
     def transform(
         self, image: torch.Tensor, clicks: Sequence[Click]
     ) -> tuple[torch.Tensor, tuple[Click, ...]]:
-        self.image_changed = False
+        self.image_changed = self._cropped = False
         if max(image.shape[2:4]) <= self.target_size:
             return image, tuple(clicks)
         self._roi = (0, image.shape[2] - 1, 0, image.shape[3] - 1)
@@ -245,7 +256,7 @@ class LimitLongestSide(_RoiTransform):
         if self._roi_image is None or self._cached_source is not image:
             self._roi_image = crop_and_resize(image, self._roi, self.target_size)
             self._cached_source = image
-        self.image_changed = True
+        self.image_changed = self._cropped = True
         return self._roi_image, self._map_clicks(clicks)
 
     def inverse(self, probs: torch.Tensor) -> torch.Tensor:

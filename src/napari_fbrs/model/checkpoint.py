@@ -192,7 +192,7 @@ def save_checkpoint(
     payload: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "arch": arch,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "meta": dict(meta or {}),
     }
     payload.update(extra or {})

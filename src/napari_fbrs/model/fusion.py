@@ -59,6 +59,10 @@ def _fold_module(module: nn.Module) -> int:
                 and isinstance(follower[0], nn.BatchNorm2d)
             ):
                 folded += _fold(module, first, follower, "0")
+    elif pairs := getattr(module, "batchnorm_pairs", ()):  # modules that name their pairs
+        for conv_name, bn_name in pairs:
+            if module._modules.get(conv_name) is not None:
+                folded += _fold(module, conv_name, module, bn_name)
     else:  # residual blocks and stems: attributes convN / bnN
         for name, child in list(module._modules.items()):
             if child is None or not name.startswith("conv"):

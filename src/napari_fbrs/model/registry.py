@@ -15,7 +15,7 @@ from functools import cache
 
 import torch
 
-from .is_model import DeepLabModel, HRNetModel, InteractiveModel
+from .is_model import DeepLabModel, HRNetModel, InteractiveModel, LiteModel
 
 IGNORED_SUFFIX = "num_batches_tracked"
 
@@ -60,6 +60,12 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             "hrnet",
             "HRNetV2-W18-small + OCR (64); supported, never released",
             lambda: HRNetModel(18, 64, small=True),
+        ),
+        ArchSpec(
+            "efficientnet_lite0_fpn96",
+            "efficientnet",
+            "EfficientNet-Lite0 + FPN (96), previous mask as input; CPU-fast, the built-in model",
+            lambda: LiteModel("lite0", 96),
         ),
     )
 }

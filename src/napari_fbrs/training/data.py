@@ -219,7 +219,25 @@ def build_click_dataset(
         names = [source.image_name(i) for i in range(source.num_images())]
         scores = load_sample_scores(data.sample_scores, names)
         weights = sample_weights(scores, data.sample_weight_gamma)
+    if data.source_weights:
+        per_image = per_source_weights(source, data.source_weights)
+        weights = per_image if weights is None else weights * per_image
+        weights = weights / weights.sum()
     return ClickDataset(source, data, sampler, augment_config, seed=seed, weights=weights)
+
+
+def per_source_weights(source: InstanceSource, source_weights: Sequence[float]) -> np.ndarray:
+    """Per-image probabilities that give dataset ``k`` the share ``source_weights[k]``."""
+    sizes = (
+        np.diff(source.offsets)
+        if isinstance(source, ConcatSource)
+        else np.array([source.num_images()])
+    )
+    if len(sizes) != len(source_weights):
+        raise ValueError(f"{len(source_weights)} source weights for {len(sizes)} datasets")
+    shares = np.asarray(source_weights, dtype=np.float64) / float(np.sum(source_weights))
+    weights = np.repeat(shares / np.maximum(sizes, 1), sizes)
+    return weights / weights.sum()
 
 
 def epoch_keys(

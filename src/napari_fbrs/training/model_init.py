@@ -19,6 +19,7 @@ from torch import nn
 
 from napari_fbrs.model.checkpoint import CheckpointError, load_into, read_checkpoint
 from napari_fbrs.model.is_model import InteractiveModel
+from napari_fbrs.model.pretrained import is_packaged_name, packaged_weights_path
 from napari_fbrs.model.registry import build_model
 
 from .config import TrainConfig
@@ -32,6 +33,8 @@ def is_backbone(model: InteractiveModel, name: str) -> bool:
     """Whether parameter / module ``name`` is part of the ImageNet-style backbone."""
     if model.family == "deeplab":
         return name.startswith("feature_extractor.backbone.")
+    if model.family == "efficientnet":
+        return name.startswith("backbone.")
     if model.family == "hrnet":
         if not name.startswith("feature_extractor."):
             return False
@@ -43,6 +46,8 @@ def backbone_module(model: InteractiveModel) -> nn.Module:
     """The module whose state_dict an ImageNet backbone checkpoint is matched against."""
     if model.family == "deeplab":
         return model.feature_extractor.backbone  # type: ignore[return-value]
+    if model.family == "efficientnet":
+        return model.backbone  # type: ignore[return-value]
     return model.feature_extractor  # type: ignore[return-value]
 
 
@@ -76,6 +81,11 @@ def load_backbone_weights(model: InteractiveModel, path: str | os.PathLike[str])
     matched after stripping common prefixes and only name-and-shape matches are copied. A file
     with no matching tensor at all is an error: it is certainly the wrong file.
     """
+    if is_packaged_name(str(path)):
+        try:
+            path = packaged_weights_path(str(path))
+        except FileNotFoundError as exc:
+            raise CheckpointError(str(exc)) from None
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such backbone weights file")

@@ -98,6 +98,9 @@ def parse_text(text: str, tp: Any, where: str) -> Any:
 
 
 def resolve_path(path: str, relative_to: Path) -> str:
+    """``path`` made absolute against ``relative_to``; a packaged-weights name stays a name."""
+    if path.startswith("imagenet:"):
+        return path
     expanded = Path(os.path.expanduser(path))
     if not expanded.is_absolute():
         expanded = relative_to / expanded

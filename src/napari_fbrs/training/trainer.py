@@ -43,6 +43,7 @@ from .distributed import (
     training_device,
     wrap_model,
 )
+from .iterative import add_clicks, corrective_clicks
 from .losses import NormalizedFocalLoss, SigmoidBCELoss, instance_losses
 from .model_init import (
     build_training_model,
@@ -94,12 +95,14 @@ class _TrainForward(nn.Module):
         self.model = model
         self.with_aux = with_aux
 
-    def forward(self, image: torch.Tensor, points: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, image: torch.Tensor, points: torch.Tensor, prev_mask: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         x = self.model.normalize(image)
         if self.with_aux:
             assert isinstance(self.model, HRNetModel)
             return self.model.forward_with_aux(x, points)
-        return self.model(x, points)
+        return self.model(x, points, prev_mask)
 
 
 class Trainer:
@@ -144,6 +147,8 @@ class Trainer:
         self.init_path = str(init_path) if init_path else None
         self.arch, self.model = build_training_model(config, init_path, resume_from)
         self.model.to(self.device)
+        self.memory_format = torch.channels_last if tp.channels_last else torch.contiguous_format
+        self.model.to(memory_format=self.memory_format)  # type: ignore[call-overload]
         if config.model.freeze_backbone:
             freeze_backbone(self.model)
 
@@ -223,10 +228,12 @@ class Trainer:
         if not self.model.training:
             self.set_train_mode()
         image = batch["image"].to(self.device, non_blocking=True)
+        image = image.contiguous(memory_format=self.memory_format)
         points = batch["points"].to(self.device, non_blocking=True)
         target = batch["mask"].to(self.device, non_blocking=True)
+        points, prev = self.simulate_clicks(image, points, target)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
-            outputs = self.net(image, points)
+            outputs = self.net(image, points, prev)
         loss, parts = instance_losses(
             outputs,
             target,
@@ -244,6 +251,33 @@ class Trainer:
         self.scaler.update()
         self.step += 1
         return {"loss": value, **parts}
+
+    def simulate_clicks(
+        self, image: torch.Tensor, points: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Corrective clicks from the model's own predictions, and its last prediction as
+        ``prev_mask`` for models that take one (see :mod:`.iterative`)."""
+        sc = self.config.sampler
+        uses_prev = self.model.uses_prev_mask
+        prev = torch.zeros_like(target).clamp_(min=0) if uses_prev else None
+        rng = np.random.default_rng((self.config.train.seed, self.step, self.ctx.rank))
+        rounds = int(rng.integers(0, sc.next_clicks_max + 1)) if sc.next_clicks_max else 0
+        if rounds:
+            self.net.eval()
+            with (
+                torch.no_grad(),
+                torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp),
+            ):
+                for _ in range(rounds):
+                    probs = torch.sigmoid(self.net(image, points, prev)["instances"]).float()
+                    points = add_clicks(points, corrective_clicks(probs, target, rng))
+                    if uses_prev:
+                        prev = probs
+            self.set_train_mode()
+        if prev is not None and sc.prev_mask_drop_prob > 0:
+            drop = torch.from_numpy(rng.random(prev.shape[0]) < sc.prev_mask_drop_prob)
+            prev[drop.to(prev.device)] = 0
+        return points, prev
 
     def set_epoch_lr(self, epoch: int) -> None:
         self.lr_factor = self.config.schedule.factor(epoch, self.config.train.epochs)
