@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +137,11 @@ def test_resume_continues_exactly(tiny_config: TrainConfig, tmp_path: Path) -> N
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
     losses_a = [r["loss"] for r in _rows(tmp_path / "straight" / "train_log.csv")]
     assert losses_a == [r["loss"] for r in rows]
+    # every file of the run is shared like any other (umask 022 -> 0644), also after --resume
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for name in ("train_log.csv", "last.pth", "config.json"):
+        assert (tmp_path / "resumed" / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
 
 
 def test_resume_and_init_errors(tiny_config: TrainConfig, tmp_path: Path) -> None:

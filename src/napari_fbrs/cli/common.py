@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -128,13 +126,11 @@ def write_npz(path: Path, **arrays: Any) -> None:
     """np.savez_compressed into a temp file in the same folder, then an atomic rename."""
     import numpy as np
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
+    from napari_fbrs.atomic import atomic_path
+
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
-        os.replace(tmp, path)
     except OSError as exc:
-        raise CLIError(f"--save-probs {path}: cannot write ({exc})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        reason = exc.strerror or str(exc)
+        raise CLIError(f"--save-probs {path}: cannot write ({reason})") from None

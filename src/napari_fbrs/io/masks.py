@@ -11,10 +11,11 @@ refused array never leaves a half-written or truncated file under the requested 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from napari_fbrs.atomic import atomic_path
 
 from .images import TIFF_SUFFIXES, ImageError
 
@@ -129,12 +130,7 @@ def write_rgb_tiff(path: str | os.PathLike[str], image: np.ndarray) -> Path:
 def _write_atomic(
     path: Path, array: np.ndarray, is_png: bool, photometric: str = "minisblack"
 ) -> None:
-    folder = path.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{path}: the folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if is_png:
             from PIL import Image
 
@@ -143,7 +139,3 @@ def _write_atomic(
             import tifffile
 
             tifffile.imwrite(tmp, array, photometric=photometric, compression="zlib")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

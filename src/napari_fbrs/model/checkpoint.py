@@ -17,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from napari_fbrs.atomic import atomic_path
 
 from .is_model import InteractiveModel
 from .registry import (
@@ -196,14 +197,8 @@ def save_checkpoint(
         "meta": dict(meta or {}),
     }
     payload.update(extra or {})
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

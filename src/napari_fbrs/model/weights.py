@@ -17,11 +17,12 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pooch
+
+from napari_fbrs.atomic import atomic_write_text
 
 CACHE_ENV = "NAPARI_FBRS_CACHE"
 BASE_URL_ENV = "NAPARI_FBRS_WEIGHTS_URL"
@@ -124,15 +125,7 @@ def recorded_sha256(name: str) -> str | None:
 
 def _write_sha256_record(path: Path, digest: str) -> None:
     """``sha256sum``-compatible line, written atomically beside the file."""
-    record = _sha256_record(path)
-    fd, tmp = tempfile.mkstemp(prefix=record.name + ".", suffix=".tmp", dir=record.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(f"{digest}  {path.name}\n")
-        os.replace(tmp, record)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_text(_sha256_record(path), f"{digest}  {path.name}\n")
 
 
 def download_weights(name: str, progress: bool = True) -> Path:

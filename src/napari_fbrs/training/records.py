@@ -8,14 +8,13 @@ logged after the checkpoint's step are dropped, so a log never shows a step twic
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from napari_fbrs.atomic import atomic_path
 from napari_fbrs.model.checkpoint import CheckpointError, read_checkpoint
 
 
@@ -87,27 +86,10 @@ def _cell(value: Any) -> Any:
 
 
 def _atomic_write_csv(path: Path, fields: list[str], rows: list[dict[str, str]]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def rng_state(device: torch.device) -> dict[str, torch.Tensor]:

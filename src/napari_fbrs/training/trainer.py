@@ -27,6 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from napari_fbrs.atomic import atomic_write_text
 from napari_fbrs.model.checkpoint import load_into, save_checkpoint
 from napari_fbrs.model.is_model import HRNetModel, InteractiveModel
 
@@ -53,7 +54,6 @@ from .model_init import (
 )
 from .records import (
     RunLog,
-    atomic_write_text,
     changed_keys,
     read_training_state,
     rng_state,
