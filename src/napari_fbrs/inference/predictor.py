@@ -30,6 +30,7 @@ from napari_fbrs.model.is_model import BRSFeatures, InteractiveModel
 from .brs import BRSObjective, click_masks, run_lbfgs, unpack_input_bias, unpack_scale_bias
 from .clicks import Click
 from .config import BRSMode, PredictorConfig
+from .maps import ProbabilityMap
 from .transforms import HorizontalFlip, LimitLongestSide, ZoomIn
 
 
@@ -134,7 +135,31 @@ class Predictor:
         )
         self._prev_probs = state.prev_probs
 
+    def set_previous_mask(self, probs: np.ndarray | None) -> None:
+        """Start the object from an existing mask (``H x W`` probabilities in 0..1).
+
+        Models that take the previous prediction as an input (:attr:`uses_prev_mask`) see it
+        at the next click, as if they had predicted it themselves: an existing label can be
+        corrected, or a neighbouring slice's object continued. Other models ignore it.
+        """
+        if probs is None:
+            self._prev_probs = None
+            return
+        probs = np.asarray(probs, dtype=np.float32)
+        if probs.shape != self.image_shape:
+            raise ValueError(f"mask shape {probs.shape} differs from image {self.image_shape}")
+        if self.model.uses_prev_mask:
+            self._prev_probs = torch.from_numpy(np.clip(probs, 0, 1)).view(1, 1, *probs.shape)
+
+    @property
+    def uses_prev_mask(self) -> bool:
+        return bool(self.model.uses_prev_mask)
+
     # -- prediction --------------------------------------------------------------------------
+    def predict_map(self, clicks: Sequence[Click]) -> ProbabilityMap:
+        """:meth:`predict` as a :class:`ProbabilityMap` covering the whole image."""
+        return ProbabilityMap.whole(self.predict(clicks))
+
     def predict(self, clicks: Sequence[Click]) -> np.ndarray:
         """Probability map ``H x W`` (float32) for the object the clicks describe."""
         if self.image is None:
