@@ -14,7 +14,7 @@ def messages(notes: Iterable, severity: str) -> list[str]:
 
 def wait_idle(qtbot, widget, timeout: int = 60_000) -> None:
     """Wait until every queued job's result has been shown."""
-    qtbot.waitUntil(lambda: not widget.controller.queue.busy, timeout=timeout)
+    qtbot.waitUntil(lambda: not widget.controller.busy, timeout=timeout)
 
 
 def click(layer, coords: Iterable[float], positive: bool) -> None:
@@ -31,9 +31,24 @@ def core_probs(model, rgb: np.ndarray, config, clicks) -> np.ndarray:
     session = InteractiveSession(Predictor(model, config))
     session.set_image(rgb)
     for c in clicks:
-        session.add_click(c)
-    assert session.probs is not None
-    return session.probs
+        state = session.add_click(c)
+    assert state.probs is not None
+    return state.probs
+
+
+def record_predictors(monkeypatch) -> list:  # noqa: ANN001
+    """Every Predictor built from now on (to check the settings an object used)."""
+    from napari_fbrs.inference.predictor import Predictor
+
+    made: list = []
+    original = Predictor.__init__
+
+    def init(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(Predictor, "__init__", init)
+    return made
 
 
 def full_preview(widget, shape: tuple[int, int]) -> np.ndarray:

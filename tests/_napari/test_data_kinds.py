@@ -12,7 +12,7 @@ from napari_fbrs._napari.sample_data import synthetic_nuclei
 from napari_fbrs.inference.clicks import Click
 from napari_fbrs.io.images import to_model_rgb
 
-from .helpers import click, core_probs, fake_mouse_click, messages, wait_idle
+from .helpers import click, core_probs, fake_mouse_click, messages, record_predictors, wait_idle
 
 pytestmark = pytest.mark.gui
 
@@ -72,7 +72,7 @@ def test_stack_object_lives_on_its_slice_with_physical_units(
     fake_mouse_click(clicks, image.data_to_world([2, 5, 40]), button=2)
     wait_idle(qtbot, widget)
     expected = [Click(20, 24, True), Click(5, 40, False)]
-    assert widget.controller.queue.session.clicks == tuple(expected)
+    assert widget.controller.state.clicks == tuple(expected)
     config = widget.compute.to_config()
     reference = core_probs(tiny_model, to_model_rgb(stack[2]), config, expected)
     np.testing.assert_allclose(widget.controller.probs, reference, rtol=0, atol=1e-6)
@@ -85,6 +85,7 @@ def test_stack_object_lives_on_its_slice_with_physical_units(
     assert any("slice (2,)" in m for m in messages(notifications, "warning"))
 
     widget.controller.set_threshold(float(np.median(reference)))
+    wait_idle(qtbot, widget)
     mask = widget.controller.current_mask.copy()
     widget.controller.finish_object()
     wait_idle(qtbot, widget)
@@ -104,8 +105,9 @@ def test_stack_object_lives_on_its_slice_with_physical_units(
 
 
 def test_clicks_outside_the_image_are_ignored_with_a_message(
-    open_widget, qtbot, notifications
+    open_widget, qtbot, notifications, monkeypatch
 ) -> None:
+    made = record_predictors(monkeypatch)
     rgb = np.zeros((30, 40, 3), dtype=np.uint8)
     viewer, image, widget = open_widget(rgb, rgb=True, translate=(10, 20))
     clicks = viewer.layers[CLICKS_LAYER]
@@ -114,13 +116,16 @@ def test_clicks_outside_the_image_are_ignored_with_a_message(
     fake_mouse_click(clicks, image.data_to_world([12, 41]))
     wait_idle(qtbot, widget)
     assert len(clicks.data) == 0 and widget.controller.clicks == 0
-    assert widget.controller.queue.session is None  # nothing ran
+    assert made == []  # nothing ran
     outside = [m for m in messages(notifications, "warning") if "outside" in m]
     assert len(outside) == 3 and "(30, 40)" in outside[0]
 
 
 @pytest.mark.slow
-def test_a_4000_pixel_image_runs_without_running_out_of_memory(open_widget, qtbot) -> None:
+def test_a_4000_pixel_image_runs_without_running_out_of_memory(
+    open_widget, qtbot, monkeypatch
+) -> None:
+    made = record_predictors(monkeypatch)
     big = np.zeros((4000, 4000), dtype=np.uint8)
     big[1500:2500, 1200:2800] = 200
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -131,9 +136,8 @@ def test_a_4000_pixel_image_runs_without_running_out_of_memory(open_widget, qtbo
     click(clicks, (1000, 1000), False)
     wait_idle(qtbot, widget, timeout=120_000)
     assert widget.controller.probs.shape == (4000, 4000)
-    session = widget.controller.queue.session
-    assert session.predictor.config.max_size == 800  # LimitLongestSide from the demo preset
-    assert session.predictor.last.zoom_roi is not None  # the second click ran on a crop
+    assert made[-1].config.max_size == 800  # LimitLongestSide from the demo preset
+    assert made[-1].last.zoom_roi is not None  # the second click ran on a crop
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     print(f"peak RSS grew by {grown_mb:.0f} MB")
     assert grown_mb < 3000, f"peak memory grew by {grown_mb:.0f} MB"

@@ -86,4 +86,4 @@ def test_closing_the_dock_releases_keys_and_transient_layers_but_keeps_labels(
     assert not set(layer.keymap)  # every shortcut released
     assert CLICKS_LAYER not in viewer.layers and PREVIEW_LAYER not in viewer.layers
     assert viewer.layers[LABELS_LAYER].data.max() == 1  # the user's work stays
-    qtbot.waitUntil(lambda: not widget.controller.queue.running, timeout=30_000)
+    qtbot.waitUntil(lambda: not widget.controller.worker.running, timeout=30_000)

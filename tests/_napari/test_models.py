@@ -11,7 +11,7 @@ from napari_fbrs.inference.config import BRSMode
 from napari_fbrs.inference.predictor import Predictor
 from napari_fbrs.model.weights import CACHE_ENV
 
-from .helpers import click, messages, wait_idle
+from .helpers import click, messages, record_predictors, wait_idle
 
 RGB = np.random.default_rng(7).integers(0, 256, (40, 48, 3), dtype=np.uint8)
 
@@ -35,9 +35,9 @@ def test_a_bad_checkpoint_is_an_error_notification_and_the_widget_keeps_working(
     viewer, _, widget = open_widget(RGB, rgb=True)
     bad = tmp_path / "broken.pth"
     bad.write_bytes(b"this is not a checkpoint")
-    worker = widget.load_model_from_path(bad)
+    widget.load_model_from_path(bad)
     qtbot.waitUntil(lambda: bool(messages(notifications, "error")), timeout=30_000)
-    qtbot.waitUntil(lambda: not worker.is_running, timeout=30_000)
+    wait_idle(qtbot, widget)
     errors = messages(notifications, "error")
     assert len(errors) == 1 and "broken.pth" in errors[0]
     assert widget.model_label == "tiny"  # the previous model stays in use
@@ -89,12 +89,13 @@ def test_a_failing_prediction_is_a_notification_and_the_next_click_works(
     assert len(layer.data) == 0 and widget.controller.clicks == 0  # the failed click is gone
     click(layer, (20, 20), True)
     wait_idle(qtbot, widget)
-    assert widget.controller.queue.session.clicks[-1].row == 20
+    assert widget.controller.state.clicks[-1].row == 20
     assert widget.controller.probs is not None
 
 
 @pytest.mark.gui
-def test_computation_settings_apply_to_the_next_object(open_widget, qtbot) -> None:
+def test_computation_settings_apply_to_the_next_object(open_widget, qtbot, monkeypatch) -> None:
+    made = record_predictors(monkeypatch)
     viewer, _, widget = open_widget(RGB, rgb=True)
     layer = viewer.layers[CLICKS_LAYER]
     click(layer, (10, 10), True)
@@ -104,16 +105,17 @@ def test_computation_settings_apply_to_the_next_object(open_widget, qtbot) -> No
     assert "next object" in widget.status.text()
     click(layer, (30, 30), False)
     wait_idle(qtbot, widget)
-    predictor = widget.controller.queue.session.predictor
-    assert predictor.config.mode is BRSMode.NoBRS and predictor.last.lbfgs_evals == 0
+    predictor = made[-1]
+    assert predictor.config.mode is BRSMode.NoBRS and widget.controller.state.lbfgs_evals == 0
 
     widget.controller.finish_object()
     click(layer, (20, 20), True)
     click(layer, (5, 40), False)
     wait_idle(qtbot, widget)
-    predictor = widget.controller.queue.session.predictor
+    predictor = made[-1]
+    assert len(made) == 2  # one predictor per settings: the second object got a new one
     assert predictor.config.mode is BRSMode.fBRS_B and predictor.config.lbfgs.maxfun == 3
-    assert predictor.last.lbfgs_evals > 0
+    assert widget.controller.state.lbfgs_evals > 0
 
 
 @pytest.mark.gui

@@ -52,6 +52,7 @@ def test_screenshot_of_the_astronaut_with_clicks(make_napari_viewer, qtbot, tiny
     wait_idle(qtbot, widget, timeout=120_000)
     if not checkpoint:
         widget.display.threshold.value = float(np.percentile(widget.controller.probs, 88))
+        wait_idle(qtbot, widget)
     mask = widget.controller.current_mask
     assert mask is not None and 0 < mask.mean() < 0.5
     qtbot.wait(200)

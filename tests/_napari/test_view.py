@@ -118,8 +118,6 @@ def test_a_model_set_by_a_script_wins_over_the_default_still_loading(
     _, widget = viewer.window.add_plugin_dock_widget(
         "napari-fbrs", "f-BRS interactive segmentation"
     )
-    worker = widget._model_worker
-    widget.set_model(tiny_model, "tiny")
-    qtbot.waitUntil(lambda: not worker.is_running, timeout=120_000)
-    qtbot.wait(50)
+    widget.set_model(tiny_model, "tiny")  # queued after the default's load: it wins
+    wait_idle(qtbot, widget, timeout=120_000)
     assert widget.model_label == "tiny"

@@ -55,11 +55,12 @@ def test_programmatic_clicks_queue_in_order_and_match_the_core_session(
     for c in expected:  # no waiting: the later clicks arrive while the first one runs
         click(layer, (c.row, c.col), c.positive)
     wait_idle(qtbot, widget)
-    assert widget.controller.queue.session.clicks == tuple(expected)
+    assert widget.controller.state.clicks == tuple(expected)
     reference = core_probs(tiny_model, RGB, widget.compute.to_config(), expected)
     np.testing.assert_allclose(widget.controller.probs, reference, rtol=0, atol=1e-6)
     threshold = float(np.median(reference))
     widget.controller.set_threshold(threshold)
+    wait_idle(qtbot, widget)
     mask = widget.controller.current_mask
     assert 0 < mask.sum() < mask.size
     np.testing.assert_array_equal(mask, reference > threshold)
@@ -74,7 +75,7 @@ def test_setting_layer_data_triggers_prediction(open_widget, qtbot, tiny_model) 
     layer.data = np.array([[12.0, 40.0], [30.0, 20.0]])
     wait_idle(qtbot, widget)
     expected = (Click(12, 40, True), Click(30, 20, True))
-    assert widget.controller.queue.session.clicks == expected
+    assert widget.controller.state.clicks == expected
     reference = core_probs(tiny_model, RGB, widget.compute.to_config(), expected)
     np.testing.assert_allclose(widget.controller.probs, reference, rtol=0, atol=1e-6)
 
@@ -96,7 +97,7 @@ def test_real_mouse_clicks_left_right_and_ctrl_left(open_widget, qtbot, tiny_mod
         qtbot.wait(20)
     wait_idle(qtbot, widget)
     expected = tuple(Click(r, c, sign) for (r, c), _, _, sign in plan)
-    assert widget.controller.queue.session.clicks == expected
+    assert widget.controller.state.clicks == expected
     layer = viewer.layers[CLICKS_LAYER]
     assert list(layer.features["positive"]) == [True, False, False]
     np.testing.assert_allclose(layer.data, [[20, 30], [8, 50], [40, 12]], atol=0.35)
@@ -117,7 +118,7 @@ def test_fbrs_b_undo_restores_state_and_repeating_the_click_gives_the_same_map(
     click(layer, (clicks[2].row, clicks[2].col), False)
     wait_idle(qtbot, widget)
     three = widget.controller.probs.copy()
-    assert widget.controller.queue.session.predictor.last.lbfgs_evals > 0
+    assert widget.controller.state.lbfgs_evals > 0
     assert not np.array_equal(two, three)
     reference = core_probs(tiny_model, RGB, widget.compute.to_config(), clicks)
     np.testing.assert_allclose(three, reference, rtol=0, atol=1e-6)
@@ -161,6 +162,7 @@ def test_finish_writes_ids_1_then_2_without_overwriting_as_one_undo_step(
     click(layer, (10, 10), True)
     wait_idle(qtbot, widget)
     controller.set_threshold(float(np.percentile(controller.probs, 80)))
+    wait_idle(qtbot, widget)
     first = controller.current_mask.copy()
     widget.finish_button.native.click()
     wait_idle(qtbot, widget)
@@ -172,6 +174,7 @@ def test_finish_writes_ids_1_then_2_without_overwriting_as_one_undo_step(
     click(layer, (35, 50), True)
     wait_idle(qtbot, widget)
     controller.set_threshold(float(np.percentile(controller.probs, 30)))
+    wait_idle(qtbot, widget)
     second = controller.current_mask.copy()
     assert (second & first).any() and (second & ~first).any()
     widget.finish_button.native.click()
@@ -220,12 +223,11 @@ def test_threshold_slider_rethresholds_without_any_network_call(
     probs = widget.controller.probs
     before = widget.controller.current_mask.copy()
     widget.display.threshold.value = 0.99
+    wait_idle(qtbot, widget)
     after = widget.controller.current_mask
     assert not np.array_equal(before, after)
     np.testing.assert_array_equal(after, probs > 0.99)
-    session = widget.controller.queue.session
-    assert session.prob_thresh == pytest.approx(0.99)
-    np.testing.assert_array_equal(session.mask, after)
+    assert widget.controller.state.threshold == pytest.approx(0.99)  # the session's
     np.testing.assert_array_equal(full_preview(widget, RGB.shape[:2]), after)
     assert calls == [1]
 
@@ -243,7 +245,7 @@ def test_deleting_a_click_with_napari_tools_recomputes_from_the_rest(
     layer.remove_selected()  # what napari's Delete key does
     wait_idle(qtbot, widget)
     kept = [clicks[0], clicks[2]]
-    assert widget.controller.queue.session.clicks == tuple(kept)
+    assert widget.controller.state.clicks == tuple(kept)
     reference = core_probs(tiny_model, RGB, widget.compute.to_config(), kept)
     np.testing.assert_allclose(widget.controller.probs, reference, rtol=0, atol=1e-6)
 

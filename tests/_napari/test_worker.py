@@ -1,72 +1,66 @@
-"""The job queue on its own: FIFO order, one result per job, failures contained."""
+"""The FIFO worker on its own: order, one outcome per call, failures contained, shutdown."""
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-import torch
+import threading
+import time
 
-from napari_fbrs._napari.worker import (
-    AddClick,
-    Failure,
-    Finished,
-    FinishObject,
-    ObjectContext,
-    Prediction,
-    SegmentationQueue,
-    Skipped,
-    StartObject,
-    UndoClick,
-)
-from napari_fbrs.inference.clicks import Click
-from napari_fbrs.inference.config import demo_preset
+import pytest
+
+from napari_fbrs._napari.worker import SessionWorker
 
 pytestmark = pytest.mark.gui  # needs a Qt application for the worker's signals
 
-RGB = np.random.default_rng(9).integers(0, 256, (32, 40, 3), dtype=np.uint8)
+
+def test_calls_run_in_order_off_the_qt_thread_with_one_outcome_each(qtbot) -> None:
+    worker = SessionWorker()
+    main = threading.get_ident()
+    ran: list[tuple[int, int]] = []
+    done: list[int] = []
+
+    def job(i: int):  # noqa: ANN202
+        def run() -> int:
+            time.sleep(0.01 * (3 - i % 3))  # later calls are quicker: order must still hold
+            ran.append((i, threading.get_ident()))
+            return i * 10
+
+        return run
+
+    for i in range(6):
+        worker.submit(job(i), done.append)
+    assert worker.busy
+    qtbot.waitUntil(lambda: not worker.busy, timeout=10_000)
+    assert [i for i, _ in ran] == list(range(6))
+    assert all(thread != main for _, thread in ran)
+    assert done == [0, 10, 20, 30, 40, 50]
 
 
-def _context(model, plane=RGB) -> ObjectContext:
-    config = demo_preset("NoBRS").with_changes(zoom_in=None)
-    return ObjectContext(("img", 0), plane, None, True, model, config, torch.device("cpu"))
+def test_a_failure_reaches_its_error_callback_and_the_queue_goes_on(qtbot) -> None:
+    worker = SessionWorker()
+    errors: list[Exception] = []
+    done: list[str] = []
+
+    def boom() -> None:
+        raise ValueError("bad plane (4, 32, 40)")
+
+    worker.submit(boom, done.append, errors.append)
+    worker.submit(lambda: "next", done.append, errors.append)
+    qtbot.waitUntil(lambda: not worker.busy, timeout=10_000)
+    assert [str(e) for e in errors] == ["bad plane (4, 32, 40)"]
+    assert done == ["next"]
 
 
-def test_jobs_run_in_order_with_one_result_each(qtbot, tiny_model) -> None:
-    torch.set_num_threads(1)
-    results = []
-    queue = SegmentationQueue(results.append)
-    clicks = [Click(5, 5, True), Click(20, 30, False), Click(10, 35, True)]
-    jobs = [StartObject(1, context=_context(tiny_model))]
-    jobs += [AddClick(1, click=c) for c in clicks]
-    jobs += [UndoClick(1), FinishObject(1, ticket="where")]
-    for job in jobs:
-        queue.submit(job)
-    assert queue.busy
-    qtbot.waitUntil(lambda: not queue.busy, timeout=60_000)
-    assert [r.job for r in results] == jobs
-    assert [len(r.clicks) for r in results[:5]] == [0, 1, 2, 3, 2]
-    assert results[2].clicks == tuple(clicks[:2])
-    np.testing.assert_array_equal(results[4].probs, results[2].probs)  # undo restores
-    assert isinstance(results[5], Finished) and results[5].job.ticket == "where"
-    np.testing.assert_array_equal(results[5].probs, results[2].probs)
-    assert queue.session.clicks == ()  # finishing resets the object
-
-    session = queue.session
-    queue.submit(StartObject(2, context=_context(tiny_model)))
-    qtbot.waitUntil(lambda: not queue.busy, timeout=60_000)
-    assert queue.session is session  # same image and settings: nothing rebuilt
-
-
-def test_a_failed_start_skips_its_clicks_and_the_next_object_works(qtbot, tiny_model) -> None:
-    results = []
-    queue = SegmentationQueue(results.append)
-    bad = _context(tiny_model, plane=np.zeros((4, 32, 40), dtype=np.uint8))  # not a 2-D plane
-    queue.submit(StartObject(1, context=bad))
-    queue.submit(AddClick(1, click=Click(5, 5, True)))
-    queue.submit(StartObject(2, context=_context(tiny_model)))
-    queue.submit(AddClick(2, click=Click(5, 5, True)))
-    qtbot.waitUntil(lambda: not queue.busy, timeout=60_000)
-    kinds = [type(r) for r in results]
-    assert kinds == [Failure, Skipped, Prediction, Prediction]
-    assert "(4, 32, 40)" in results[0].message  # the io error names the shape
-    assert results[3].probs is not None and results[3].probs.shape == RGB.shape[:2]
+def test_shutdown_drops_queued_calls_and_their_outcomes(qtbot) -> None:
+    worker = SessionWorker()
+    gate = threading.Event()
+    ran: list[int] = []
+    done: list[int] = []
+    worker.submit(lambda: (gate.wait(5), ran.append(0))[1], done.append)
+    worker.submit(lambda: ran.append(1), done.append)
+    qtbot.waitUntil(lambda: worker.running, timeout=5_000)
+    worker.shutdown()
+    gate.set()
+    qtbot.waitUntil(lambda: not worker.running, timeout=5_000)
+    assert ran == [0] and done == [] and not worker.busy
+    worker.submit(lambda: ran.append(2))  # a closed worker takes nothing more
+    assert not worker.busy

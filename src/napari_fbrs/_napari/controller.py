@@ -1,16 +1,18 @@
-"""Clicks in, masks out: the link between napari layers and the background session.
+"""napari events in, session calls out; session results in, layer updates out.
 
-The clicks layer is the source of truth for the object being built. Points added to it (by the
-mouse in add mode, by ``layer.add``, or by setting ``layer.data``) become clicks; if points are
-moved or deleted with napari's own tools, the object is recomputed from the clicks that remain.
-Every click is mapped from world coordinates to the image's pixels, checked (model loaded,
-inside the image, 2-D view, same slice as the object) and queued for the worker. Results come
-back on the Qt thread and update the current-object layer; a finished object is painted into
-the target labels layer as one undoable edit.
+The core :class:`~napari_fbrs.inference.session.InteractiveSession` owns the object being
+segmented (model and settings, prepared image, clicks, threshold, undo/redo, finishing). It
+lives on the worker side: the controller only submits calls to the FIFO
+:class:`~napari_fbrs._napari.worker.SessionWorker` and renders the :class:`ObjectState` each
+call returns. A click therefore travels in one direction: the clicks layer (the user's view of
+the clicks) -> :meth:`Controller._on_points_changed` -> worker -> session -> predictor ->
+model, and the state comes back to :meth:`Controller._show_state`. When the queue is idle, the
+clicks layer is made to show exactly the session's clicks (a refused click disappears).
+
+The widget observes the controller through its signals and never writes its fields.
 
 The object lives on the slice shown when its first click was placed. A click on another slice
-while an object is in progress is refused with a message (nothing is finished or dropped
-silently): finish (C) or reset (X) the object first.
+while an object is in progress is refused with a message: finish (C) or reset (X) first.
 """
 
 from __future__ import annotations
@@ -18,394 +20,371 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
 from napari.layers import Image, Labels, Points
 from napari.utils.notifications import show_error, show_warning
+from psygnal import Signal
 
 from napari_fbrs.inference.clicks import Click
 from napari_fbrs.inference.config import PredictorConfig, demo_preset
+from napari_fbrs.inference.session import Finished, InteractiveSession, NoImageError, ObjectState
 
 from . import layers as L
+from .click_input import ClickInput
 from .keybindings import bind_shortcuts, unbind_shortcuts
-from .model_choice import ReadyModel
-from .worker import (
-    AddClick,
-    Failure,
-    Finished,
-    FinishObject,
-    ObjectContext,
-    Prediction,
-    ResetObject,
-    Result,
-    SegmentationQueue,
-    StartObject,
-    UndoClick,
-)
+from .model_choice import ModelSource, ReadyModel, load_model, make_predictor
+from .plugin_layers import PluginLayers
+from .slots import describe, qt_slot
+from .worker import SessionWorker
 
 
 @dataclass(frozen=True)
-class _Accepted:
-    coords: tuple[float, ...]  # as placed in the clicks layer
-    positive: bool
-    job_id: int
+class _Plane:
+    """The image and slice the object in progress lives on."""
+
+    image: Image
+    slice_index: tuple[int, ...]
 
 
 class Controller:
-    """State of the object being built, on the Qt side. ``on_change`` refreshes the widget."""
+    """Maps napari events to session calls and session states to layers."""
 
-    def __init__(self, viewer, on_change: Callable[[], None]) -> None:  # noqa: ANN001
+    state_changed = Signal(object)  # the ObjectState now shown
+    status_changed = Signal(str)  # one line for the user
+    model_changed = Signal(str)  # the label of the model now in use
+    target_changed = Signal(object)  # the chosen labels layer, None = one per image
+
+    def __init__(self, viewer) -> None:  # noqa: ANN001
         self.viewer = viewer
-        self._on_change = on_change
-        self.queue = SegmentationQueue(self._on_result)
+        self.worker = SessionWorker()
+        self.layers = PluginLayers(viewer)
+        self.input = ClickInput(
+            viewer, lambda: self.image, self._on_click, self._restart, self._refuse
+        )
+        self.layers.on_new_clicks_layer(self._connect_clicks)
+        # Touched only by calls running in the worker thread.
+        self._session = InteractiveSession(predictor_factory=make_predictor)
         self.image: Image | None = None
-        self.target: Labels | None = None  # None: create f-BRS labels
-        self._own_target: Labels | None = None
-        self.clicks_layer: Points | None = None
-        self.preview_layer: Labels | None = None
-        self.model: ReadyModel | None = None
-        self.device = torch.device("cpu")
-        self.config: PredictorConfig = demo_preset()
-        self.threshold = self.config.prob_thresh
+        self.target: Labels | None = None  # None: the image's own f-BRS labels
         self.overwrite = False
-        self.click_size = 10.0
-        self.opacity = 0.5
+        self.config: PredictorConfig = demo_preset()
+        self.device = torch.device("cpu")
+        self.model_label: str | None = None
+        self.loading: str | None = None  # what is being loaded, if anything
+        self.state = ObjectState(threshold=self.config.prob_thresh)
+        self.message = ""
         self.last_latency: float | None = None
         self.last_network: float | None = None
-        self.message = ""
-        self._accepted: list[_Accepted] = []
-        self._object: tuple[Image, tuple[int, ...]] | None = None  # image and slice in use
+        self._plane: _Plane | None = None
         self._pending_image: Image | None = None
-        self._generation = 0
-        self._probs: np.ndarray | None = None
-        self._syncing = False
         self._closed = False
-        self.queue.set_threshold(self.threshold)
+        self._submit(partial(self._session.use_settings, self.config, self.device))
+        self._submit(partial(self._session.set_threshold, self.config.prob_thresh))
         viewer.layers.events.removed.connect(self._on_layer_removed)
+        viewer.layers.events.inserted.connect(self._on_layer_inserted)
 
-    # -- public actions ---------------------------------------------------------------------
+    # -- read-only views for the widget, scripts and tests ----------------------------------------
     @property
     def closed(self) -> bool:
         return self._closed
 
     @property
+    def busy(self) -> bool:
+        """True until every submitted call's result has been shown."""
+        return self.worker.busy
+
+    @property
     def clicks(self) -> int:
-        return len(self._accepted)
+        return len(self.state.clicks)
+
+    clicks_layer = property(lambda self: self.layers.clicks)
+    preview_layer = property(lambda self: self.layers.preview)
 
     @property
     def probs(self) -> np.ndarray | None:
-        """The probability map shown (the session's map after the last handled result)."""
-        return self._probs
+        """The shown object's probability map at the plane's size."""
+        return self.state.probs
 
     @property
     def current_mask(self) -> np.ndarray | None:
-        """The shown object (2-D, image plane resolution) at the current threshold."""
-        return None if self._probs is None else self._probs > self.threshold
+        """The shown object (2-D, plane resolution) at the current threshold."""
+        m = self.state.map
+        return None if m is None else m.full_mask(self.state.threshold)
 
+    # -- image, target, model, settings -----------------------------------------------------------
+    @qt_slot
     def set_image(self, image: Image | None) -> None:
         """Segment ``image`` from now on (after the current object, if one is in progress)."""
-        if self._accepted and image is not self.image:
+        if self._plane is not None and image is not self._plane.image:
             self._pending_image = image
             self._say("The current object stays on its image; finish or reset it to switch.")
             return
         self._pending_image = None
         self.image = image
-        self.ensure_layers()
+        if image is not None:
+            self.layers.fit(image)
+            if self.target is None:
+                self.layers.own_labels(image)
 
-    def ensure_layers(self) -> None:
-        """Create (or re-fit) the target labels, current-object and clicks layers.
+    @qt_slot
+    def set_target(self, labels: Labels | None) -> None:
+        """Finish objects into ``labels`` (``None``: every image's own f-BRS labels)."""
+        if labels is not None and self.layers.is_own(labels):
+            labels = None  # our own layer is what "one per image" means
+        self.target = labels
+        self.target_changed.emit(labels)
 
-        Creating them up front keeps layer creation (hundreds of ms with software OpenGL) out
-        of the first click.
-        """
-        image = self.image
-        if image is None:
-            return
-        ndim = len(L.spatial_shape(image))
-        if self._needs_new_target(image):
-            self.target = self._own_target = self.viewer.add_layer(L.make_labels_layer(image))
-        if self.preview_layer is None or self.preview_layer.ndim != ndim:
-            self._remove_own(self.preview_layer)
-            self.preview_layer = self.viewer.add_layer(L.make_preview_layer(image, self.opacity))
-        if self.clicks_layer is None or self.clicks_layer.ndim != ndim:
-            self._remove_own(self.clicks_layer)
-            layer = L.make_clicks_layer(image, self.click_size)
-            layer.events.data.connect(self._on_points_changed)
-            bind_shortcuts(layer, self)
-            self.clicks_layer = self.viewer.add_layer(layer)
-        else:
-            self.clicks_layer.scale = np.asarray(image.scale)[-ndim:]
-            self.clicks_layer.translate = np.asarray(image.translate)[-ndim:]
-        self.viewer.layers.selection.active = self.clicks_layer
+    @qt_slot
+    def load_model(self, source: ModelSource, description: str) -> None:
+        """Load a model in the worker; clicks placed meanwhile wait for it."""
+        self._use(partial(load_model, source), description)
 
-    def set_model(self, model: ReadyModel) -> None:
-        self.model = model
-        self._say(f"Model {model.label} ready." + self._next_object_note())
+    @qt_slot
+    def use_model(self, model: torch.nn.Module, label: str, arch: str = "") -> None:
+        """Use an already built model (scripts and tests), after anything queued before."""
+        self._use(lambda: ReadyModel(model, label, arch), None)
 
+    def _use(self, make: Callable[[], ReadyModel], description: str | None) -> None:
+        if description is not None:
+            self.loading = description
+            self._say(description + "...")
+
+        def run() -> ReadyModel:
+            ready = make()
+            self._session.use_model(ready.model)
+            return ready
+
+        self._submit(run, self._model_ready, self._model_failed)
+
+    def _model_ready(self, ready: ReadyModel) -> None:
+        self.loading, self.model_label = None, ready.label
+        self.model_changed.emit(ready.label)
+        self._say(f"Model {ready.label} ready." + self._next_object_note())
+
+    def _model_failed(self, exc: Exception) -> None:
+        self.loading = None
+        message = f"could not load the model: {describe(exc)}"
+        show_error(f"f-BRS: {message}")
+        self._say(message)
+
+    @qt_slot
     def set_config(self, config: PredictorConfig, device: torch.device) -> None:
-        if (config, device) != (self.config, self.device):
-            self.config, self.device = config, device
-            self._say("Settings changed." + self._next_object_note())
+        if (config, device) == (self.config, self.device):
+            return
+        self.config, self.device = config, device
+        self._submit(partial(self._session.use_settings, config, device))
+        self._say("Settings changed." + self._next_object_note())
 
+    @qt_slot
     def set_threshold(self, value: float) -> None:
-        """Re-threshold the current map; no network call."""
-        self.threshold = float(value)
-        self.queue.set_threshold(self.threshold)
-        self._show()
+        """Re-threshold the current map in the session; no network call."""
+        self._submit(partial(self._session.set_threshold, float(value)), self._show_state)
 
-    def set_display(self, opacity: float, click_size: float) -> None:
-        self.opacity, self.click_size = float(opacity), float(click_size)
-        if self.preview_layer is not None:
-            self.preview_layer.opacity = self.opacity
-        if self.clicks_layer is not None:
-            self.clicks_layer.current_size = self.click_size
-            if len(self.clicks_layer.data):
-                self.clicks_layer.size = self.click_size
+    @qt_slot
+    def set_display(self, opacity: float, click_size: float, overwrite: bool) -> None:
+        self.overwrite = bool(overwrite)
+        self.layers.set_display(opacity, click_size)
 
+    # -- object actions (buttons and keys) --------------------------------------------------------
+    @qt_slot
     def finish_object(self) -> None:
-        if not self._accepted or self._object is None:
+        plane = self._plane
+        if plane is None:
             self._say("Nothing to finish: place a click on an object first.")
             return
-        image, slice_index = self._object
-        try:
-            ticket = (self._ensure_target(image), slice_index)
-        except ValueError as exc:
-            show_error(f"f-BRS: {exc}")
+        target = self._target_for(plane.image)
+        if target is None:
             return
-        generation = self._generation
+        overwrite = self.overwrite
         self._end_object()
-        self.queue.submit(FinishObject(generation, ticket=ticket))
 
+        def run() -> Finished:
+            return self._session.finish(np.asarray(target.data), plane.slice_index, overwrite)
+
+        self._submit(run, partial(self._apply, target))
+
+    @qt_slot
     def undo_click(self) -> None:
-        if not self._accepted:
+        if self._plane is None or not (self.state.clicks or self.worker.busy):
             self._say("No click to undo.")
             return
-        self._accepted.pop()
-        self._remove_points([len(self._accepted)])
-        self.queue.submit(UndoClick(self._generation))
-        if not self._accepted:
-            self._object_done()
-        self._on_change()
+        self.input.remove_last()
+        self._submit(self._session.undo, self._show_state)
 
+    @qt_slot
+    def redo_click(self) -> None:
+        if self._plane is None or not self.state.can_redo:
+            self._say("No undone click to redo.")
+            return
+        self._submit(self._session.redo, self._show_state)
+
+    @qt_slot
     def reset_object(self) -> None:
-        if self._object is not None:
-            generation = self._generation
-            self._end_object()
-            self.queue.submit(ResetObject(generation))
-        self.ensure_layers()
-        self._on_change()
+        self._end_object()
+        self._submit(self._session.reset, self._show_state)
+        if self.image is not None and self.image in self.viewer.layers:
+            self.layers.fit(self.image)
 
+    @qt_slot
     def close(self) -> None:
-        """Stop the worker, release keys and events, remove the plugin's transient layers."""
+        """Stop the worker, release keys and events, remove the clicks and mask layers."""
         if self._closed:
             return
         self._closed = True
-        self.queue.shutdown()
+        self.worker.shutdown()
         self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
-        clicks, preview = self.clicks_layer, self.preview_layer
-        self._release_clicks_layer()
-        self.preview_layer = None
-        for layer in (clicks, preview):
-            self._remove_own(layer)
+        self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
+        if self.layers.clicks is not None:
+            self._disconnect_clicks(self.layers.clicks)
+        self.layers.remove_transient()
 
-    # -- clicks -------------------------------------------------------------------------------
-    def _on_points_changed(self, event) -> None:  # noqa: ANN001 - napari event
-        if self._syncing or str(event.action) not in ("added", "removed", "changed"):
-            return
-        assert self.clicks_layer is not None
-        points = L.clicks_in_layer(self.clicks_layer)
-        known = [(a.coords, a.positive) for a in self._accepted]
-        if points[: len(known)] == known:
-            new = list(enumerate(points))[len(known) :]
-        else:  # moved or deleted with napari's tools: recompute from what remains
-            if self._object is not None:
-                generation = self._generation
-                self._end_object(clear_points=False)
-                self.queue.submit(ResetObject(generation))
-            new = list(enumerate(points))
-        rejected = [index for index, (coords, sign) in new if not self._accept(coords, sign)]
-        self._remove_points(rejected)
-        self._on_change()
+    # -- clicks -----------------------------------------------------------------------------------
+    def _connect_clicks(self, layer: Points) -> None:
+        self.input.attach(layer)
+        bind_shortcuts(layer, self)
 
-    def _accept(self, coords: tuple[float, ...], positive: bool) -> bool:
-        image = self.image
-        if self.model is None:
-            return self._refuse("Load a model first (Weights: Load, or Open file...).")
-        if image is None or image not in self.viewer.layers:
-            return self._refuse("Choose an image layer first.")
-        dims = self.viewer.dims
-        if dims.ndisplay != 2 or tuple(dims.displayed) != (dims.ndim - 2, dims.ndim - 1):
-            return self._refuse("f-BRS works on 2-D planes: use the 2-D view, axes not rolled.")
-        assert self.clicks_layer is not None
-        pixel = L.pixel_of(image, np.asarray(self.clicks_layer.data_to_world(coords)))
-        if pixel is None:
-            where = ", ".join(f"{c:.1f}" for c in coords)
-            return self._refuse(
-                f"Click at ({where}) is outside image {image.name!r} "
-                f"{L.spatial_shape(image)}: ignored."
-            )
-        slice_index, (row, col) = pixel[:-2], pixel[-2:]
-        if self._object is None:
-            if not self._start_object(image, slice_index):
+    def _disconnect_clicks(self, layer: Points) -> None:
+        unbind_shortcuts(layer)
+        self.input.detach()
+
+    def _restart(self) -> None:
+        """Points were moved or deleted with napari's tools: start over from what remains."""
+        self._end_object(clear_points=False)
+        self._submit(self._session.reset, self._show_state)
+
+    def _on_click(self, image: Image, slice_index: tuple[int, ...], click: Click) -> bool:
+        if self.model_label is None and self.loading is None:
+            return self._refuse("No model: choose one under Weights and Load, or Open file...")
+        if self._plane is None:
+            if self._target_for(image) is None:
                 return False
-        elif self._object[1] != slice_index:
+            self._start_object(_Plane(image, slice_index))
+        elif self._plane.slice_index != slice_index:
             return self._refuse(
-                f"The current object lives on slice {self._object[1]}; finish (C) or reset (X)"
-                f" it before clicking on slice {slice_index}. Click ignored."
+                f"The current object lives on slice {self._plane.slice_index}; finish (C) or "
+                f"reset (X) it before clicking on slice {slice_index}. Click ignored."
             )
-        job = AddClick(self._generation, click=Click(row, col, positive))
-        self._accepted.append(_Accepted(coords, positive, job.id))
-        self.queue.submit(job)
+        queued = time.perf_counter()
+        self._submit(partial(self._session.add_click, click), partial(self._clicked, queued))
         return True
 
-    def _start_object(self, image: Image, slice_index: tuple[int, ...]) -> bool:
-        assert self.model is not None
+    def _start_object(self, plane: _Plane) -> None:
+        self._plane = plane
+        context = L.image_context(plane.image, plane.slice_index)
+        self._submit(partial(self._session.start_object, context), self._show_state)
+
+    def _clicked(self, queued: float, state: ObjectState) -> None:
+        self.last_latency = time.perf_counter() - queued
+        self.last_network = state.network_seconds
+        self._show_state(state)
+
+    def _target_for(self, image: Image) -> Labels | None:
+        """The labels layer objects of ``image`` go into (``None`` after a refusal)."""
+        if self.target is not None and self.target not in self.viewer.layers:
+            self.set_target(None)  # the chosen layer was deleted
         try:
-            self._ensure_target(image)
+            return self.layers.target_for(image, self.target)
         except ValueError as exc:
-            return self._refuse(str(exc))
-        self._generation += 1
-        self._object = (image, slice_index)
-        contrast_limits, rgb = L.model_input_options(image)
-        context = ObjectContext(
-            image_key=(id(image), id(image.data), slice_index),
-            plane=L.image_plane(image, slice_index),
-            contrast_limits=contrast_limits,
-            rgb=rgb,
-            model=self.model.model,
-            config=self.config,
-            device=self.device,
+            self._refuse(str(exc))
+            return None
+
+    # -- results ----------------------------------------------------------------------------------
+    def _submit(
+        self,
+        run: Callable[[], Any],
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        self.worker.submit(
+            run, qt_slot(partial(self._after, on_done)), qt_slot(on_error or self._failed)
         )
-        self.queue.submit(StartObject(self._generation, context=context))
-        return True
 
-    def _needs_new_target(self, image: Image) -> bool:
-        """No usable target: none chosen, removed, or our own made for another image shape."""
-        if self.target is None or self.target not in self.viewer.layers:
-            return True
-        shape = tuple(self.target.data.shape)
-        return self.target is self._own_target and shape != L.spatial_shape(image)
+    def _after(self, on_done: Callable[[Any], None] | None, value: Any) -> None:
+        if on_done is not None:
+            on_done(value)
+        self._sync_when_idle()
 
-    def _ensure_target(self, image: Image) -> Labels:
-        if self._needs_new_target(image):
-            self.target = self._own_target = L.make_labels_layer(image)
-            below = self.viewer.layers.index(self.preview_layer) if self.preview_layer else None
-            if below is None:
-                self.viewer.add_layer(self.target)
-            else:
-                self.viewer.layers.insert(below, self.target)
-            self.viewer.layers.selection.active = self.clicks_layer
-        assert self.target is not None
-        L.check_target(self.target, image)
-        return self.target
+    def _failed(self, exc: Exception) -> None:
+        if not isinstance(exc, NoImageError):  # the failed start was already reported
+            message = describe(exc)
+            show_error(f"f-BRS: {message}")
+            self._say(message)
+        self._sync_when_idle()
 
-    # -- results --------------------------------------------------------------------------------
-    def _on_result(self, result: Result) -> None:
-        if self._closed:
+    def _show_state(self, state: ObjectState) -> None:
+        self.state = state
+        plane = self._plane
+        image = plane.image if plane is not None else self.image
+        if image is not None and image in self.viewer.layers:
+            self.layers.show_object(image, state, plane.slice_index if plane else ())
+        self.state_changed.emit(state)
+
+    def _apply(self, target: Labels, finished: Finished) -> None:
+        self._show_state(finished.state)
+        plan = finished.plan
+        if plan is None:
+            self._say(f"Nothing painted: {finished.reason}.")
             return
-        job = result.job
-        if isinstance(result, Failure):
-            show_error(f"f-BRS: {result.message}")
-            if job.generation == self._generation and isinstance(job, StartObject):
-                self._end_object()
-            elif job.generation == self._generation and isinstance(job, AddClick):
-                index = next((i for i, a in enumerate(self._accepted) if a.job_id == job.id), None)
-                if index is not None:
-                    self._accepted.pop(index)
-                    self._remove_points([index])
-        elif isinstance(result, Finished):
-            self._paint(result)
-        elif isinstance(result, Prediction) and job.generation == self._generation:
-            if not isinstance(job, StartObject):
-                self._probs = result.probs
-                self._show()
-            if isinstance(job, AddClick):
-                self.last_latency = time.perf_counter() - job.queued_at
-                self.last_network = result.network_seconds
-        self._on_change()
-
-    def _show(self) -> None:
-        if self.preview_layer is None or self.image is None:
-            return
-        slice_index = self._object[1] if self._object is not None else ()
-        image = self._object[0] if self._object is not None else self.image
-        L.show_preview(self.preview_layer, image, self.current_mask, slice_index)
-
-    def _paint(self, result: Finished) -> None:
-        target, slice_index = result.job.ticket
-        if result.probs is None:
-            return self._say("Nothing painted: the object had no prediction.")
-        mask = result.probs > self.threshold
-        if not mask.any():
-            return self._say(f"Nothing painted: the object is empty at {self.threshold:.2f}.")
         if target not in self.viewer.layers:
             show_error(f"f-BRS: labels layer {target.name!r} was removed; object not saved.")
             return
-        try:
-            plan = L.paint_object(target, mask, slice_index, self.overwrite)
-        except (OverflowError, ValueError) as exc:
-            show_error(f"f-BRS: {exc}")
-            return
-        message, warning = L.describe_paint(plan, target.name)
+        message, warning = L.apply_plan(target, plan)
         if warning:
             show_warning(warning)
         self._say(message)
 
-    # -- helpers ---------------------------------------------------------------------------------
+    def _sync_when_idle(self) -> None:
+        """With nothing queued, the clicks layer shows exactly the session's clicks."""
+        if self.worker.busy or self._closed:
+            return
+        clicks = self.state.clicks if self._plane is not None else ()
+        lead = self._plane.slice_index if self._plane is not None else ()
+        if not clicks:
+            self._object_done()
+        self.input.show(clicks, lead)
+
+    # -- helpers ----------------------------------------------------------------------------------
     def _end_object(self, clear_points: bool = True) -> None:
-        """Forget the object on the Qt side (the worker is told separately)."""
-        self._accepted = []
-        if clear_points and self.clicks_layer is not None and len(self.clicks_layer.data):
-            self._remove_points(list(range(len(self.clicks_layer.data))))
-        self._generation += 1
-        self._probs = None
-        self._show()
+        """Forget the object on the Qt side (the session is told by the caller)."""
+        if clear_points:
+            self.input.clear()
         self._object_done()
 
     def _object_done(self) -> None:
-        self._object = None
+        self._plane = None
         if self._pending_image is not None:
-            self.set_image(self._pending_image)
+            image, self._pending_image = self._pending_image, None
+            self.set_image(image)
 
-    def _remove_points(self, indices: list[int]) -> None:
-        if not indices or self.clicks_layer is None:
-            return
-        self._syncing = True
-        try:
-            self.clicks_layer.selected_data = set()
-            self.clicks_layer.remove(indices)
-        finally:
-            self._syncing = False
-
-    def _remove_own(self, layer) -> None:  # noqa: ANN001
-        if layer is not None and layer in self.viewer.layers:
-            self.viewer.layers.remove(layer)  # _on_layer_removed releases it
-
-    def _release_clicks_layer(self) -> None:
-        if self.clicks_layer is not None:
-            unbind_shortcuts(self.clicks_layer)
-            self.clicks_layer.events.data.disconnect(self._on_points_changed)
-            self.clicks_layer = None
-
+    @qt_slot
     def _on_layer_removed(self, event) -> None:  # noqa: ANN001
         layer = event.value
-        if (layer is self.clicks_layer or layer is self.image) and self._object is not None:
-            generation = self._generation
+        clicks_layer = self.layers.clicks
+        kind = self.layers.forget(layer)
+        if kind == "clicks" and clicks_layer is not None:
+            self._disconnect_clicks(clicks_layer)
+        ends_object = kind in ("clicks", "preview") or (
+            self._plane is not None and layer is self._plane.image
+        )
+        if ends_object and self._plane is not None:
             self._end_object(clear_points=False)
-            self.queue.submit(ResetObject(generation))
-        if layer is self.clicks_layer:
-            self._release_clicks_layer()
-        elif layer is self.preview_layer:
-            self.preview_layer = None
-        elif layer is self.image:
+            self._submit(self._session.reset, self._show_state)
+            self._say(f"{layer.name!r} was removed: the object in progress was dropped.")
+        if layer is self.image:
             self.image = None
-        elif layer is self.target:
-            self.target = None
-        self._on_change()
+        if layer is self.target:
+            self.set_target(None)
+
+    @qt_slot
+    def _on_layer_inserted(self, event) -> None:  # noqa: ANN001
+        self.layers.on_inserted(event.value)
 
     def _next_object_note(self) -> str:
-        return " It applies from the next object on." if self._accepted else ""
+        return " It applies from the next object on." if self._plane is not None else ""
 
     def _refuse(self, message: str) -> bool:
         show_warning(message)
@@ -414,4 +393,4 @@ class Controller:
 
     def _say(self, message: str) -> None:
         self.message = message
-        self._on_change()
+        self.status_changed.emit(message)

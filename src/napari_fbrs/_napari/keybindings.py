@@ -26,6 +26,7 @@ class Shortcut:
 SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("C", "finish_object", "finish object"),
     Shortcut("Shift-Z", "undo_click", "undo click"),
+    Shortcut("Shift-Y", "redo_click", "redo click"),
     Shortcut("X", "reset_object", "reset object"),
 )
 

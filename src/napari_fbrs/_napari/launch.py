@@ -66,8 +66,7 @@ def _screenshot_when_done(
 
     def done() -> bool:
         c = widget.controller
-        answered = n_clicks == 0 or (c.clicks >= n_clicks and not c.queue.busy)
-        return c.model is not None and answered and not widget._clicks_after_load
+        return c.model_label is not None and not c.busy and (n_clicks == 0 or c.clicks > 0)
 
     while not done():
         if time.monotonic() > deadline:

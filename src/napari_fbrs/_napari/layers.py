@@ -13,13 +13,14 @@ Conventions the rest of ``_napari`` relies on:
 
 from __future__ import annotations
 
-import dataclasses
+from functools import partial
 
 import numpy as np
 from napari.layers import Image, Labels, Points
 from napari.utils.colormaps import DirectLabelColormap
 
-from napari_fbrs.inference.session import PaintPlan, next_label_id, plan_paint
+from napari_fbrs.inference.session import ImageContext, PaintPlan
+from napari_fbrs.io.images import to_model_rgb
 
 CLICKS_LAYER = "f-BRS clicks"
 PREVIEW_LAYER = "f-BRS current object"
@@ -44,11 +45,14 @@ def image_plane(image: Image, slice_index: tuple[int, ...]) -> np.ndarray:
     return _level0(image)[slice_index]
 
 
-def model_input_options(image: Image) -> tuple[tuple[float, float] | None, bool]:
-    """``(contrast_limits, rgb)`` for ``to_model_rgb``: uint8 as is, anything else as shown."""
-    data = _level0(image)
-    if data.dtype == np.uint8:
-        return None, bool(image.rgb)
+#: The one normalisation rule of the widget, shown in the panel.
+CONTRAST_RULE = "The model sees the image as displayed: through the layer's contrast limits."
+
+
+def model_input_options(image: Image) -> tuple[tuple[float, float], bool]:
+    """``(contrast_limits, rgb)`` for ``to_model_rgb``: every dtype through the layer's
+    contrast limits, so what the user sees is what the model gets (uint8 with its default
+    limits 0..255 is unchanged; the same pixels saved as uint16 x 257 give the same input)."""
     low, high = image.contrast_limits
     return (float(low), float(high)), bool(image.rgb)
 
@@ -130,11 +134,16 @@ def make_preview_layer(image: Image, opacity: float) -> Labels:
 
 
 def show_preview(
-    layer: Labels, image: Image, mask: np.ndarray | None, slice_index: tuple[int, ...]
+    layer: Labels,
+    image: Image,
+    mask: np.ndarray | None,
+    slice_index: tuple[int, ...],
+    origin: tuple[int, int] = (0, 0),
 ) -> None:
-    """Show ``mask`` (2-D, on ``slice_index``) by cropping it to its bounding box.
+    """Show ``mask`` (2-D, placed at ``origin`` of the plane ``slice_index``) as a crop.
 
-    A crop keeps each update proportional to the object, not to a 4000 x 4000 image.
+    Only the mask's bounding box is held, so each update is proportional to the object, not to
+    a 4000 x 4000 image, and a windowed map of a huge image never becomes full size.
     """
     transform = _spatial_transform(image)
     ndim = len(transform["scale"])
@@ -146,9 +155,9 @@ def show_preview(
         rows = np.flatnonzero(mask.any(axis=1))
         cols = np.flatnonzero(mask.any(axis=0))
         crop = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.uint8)
-        offset = (int(rows[0]), int(cols[0]))
-    origin = np.asarray((*slice_index, *offset), dtype=float)[-ndim:]
-    translate = transform["translate"] + origin * transform["scale"]
+        offset = (int(rows[0]) + origin[0], int(cols[0]) + origin[1])
+    where = np.asarray((*slice_index, *offset), dtype=float)[-ndim:]
+    translate = transform["translate"] + where * transform["scale"]
     # each assignment redraws the canvas: skip the ones that change nothing
     if not np.array_equal(layer.scale, transform["scale"]):
         layer.scale = transform["scale"]
@@ -157,13 +166,37 @@ def show_preview(
     layer.data = crop.reshape((1,) * (ndim - 2) + crop.shape)
 
 
+def set_clicks(layer: Points, coords: np.ndarray, positive: np.ndarray) -> None:
+    """Make the clicks layer hold exactly these points (data coordinates) and signs."""
+    layer.selected_data = set()
+    layer.data = np.asarray(coords, dtype=float).reshape(-1, layer.ndim)
+    layer.features = {"positive": np.asarray(positive, dtype=bool)}
+    layer.refresh_colors()
+
+
+#: The labels chooser's entry for "every image gets its own f-BRS labels layer".
+OWN_LABELS_CHOICE = "f-BRS labels (one per image)"
+_MARK = "napari-fbrs"
+
+
 def make_labels_layer(image: Image) -> Labels:
-    """``f-BRS labels``: int32 zeros with the image's full spatial shape and transform."""
+    """``f-BRS labels`` of ``image``: int32 zeros with its spatial shape and transform, marked
+    (in the layer's metadata) as the plugin's labels of that image, so that a dock opened
+    later finds them again."""
     return Labels(
         np.zeros(spatial_shape(image), dtype=np.int32),
         name=LABELS_LAYER,
+        metadata={_MARK: {"labels_for": str(image.unique_id)}},
         **_spatial_transform(image),
     )
+
+
+def is_labels_of(layer: object, image: Image) -> bool:
+    """Whether ``layer`` is the plugin's labels layer made for ``image``."""
+    if not isinstance(layer, Labels):
+        return False
+    mark = layer.metadata.get(_MARK) if isinstance(layer.metadata, dict) else None
+    return isinstance(mark, dict) and mark.get("labels_for") == str(image.unique_id)
 
 
 def check_target(labels: Labels, image: Image) -> None:
@@ -172,33 +205,26 @@ def check_target(labels: Labels, image: Image) -> None:
     if shape != spatial_shape(image):
         raise ValueError(
             f"labels layer {labels.name!r} has shape {shape} but image {image.name!r} has "
-            f"spatial shape {spatial_shape(image)}: choose another labels layer or "
-            f"'new layer'"
+            f"spatial shape {spatial_shape(image)}: choose {OWN_LABELS_CHOICE!r} or a labels "
+            f"layer of that shape under Labels"
         )
 
 
-def paint_object(
-    labels: Labels, mask: np.ndarray, slice_index: tuple[int, ...], overwrite: bool
-) -> PaintPlan:
-    """Write ``mask`` into ``labels`` on ``slice_index`` as ONE undoable napari edit.
+def image_context(image: Image, slice_index: tuple[int, ...]) -> ImageContext:
+    """What the session computes an object of ``image`` on: the plane and its normalisation
+    (converted in the worker, so a large plane never blocks the viewer)."""
+    limits, rgb = model_input_options(image)
+    plane = image_plane(image, slice_index)
+    return ImageContext(
+        key=(id(image), id(image.data), slice_index, limits, rgb),
+        load=partial(to_model_rgb, plane, limits, rgb),
+    )
 
-    The id is the next free one over the whole layer (not just this slice), so ids stay unique
-    in a stack. Pixels that already carry a label are kept unless ``overwrite``.
-    """
-    data = labels.data
-    plane = np.asarray(data[slice_index])
-    plan = plan_paint(plane, mask, overwrite)
-    label_id = next_label_id(np.asarray(data))
-    if np.issubdtype(data.dtype, np.integer) and label_id > np.iinfo(data.dtype).max:
-        raise OverflowError(
-            f"label id {label_id} does not fit the {data.dtype} labels layer {labels.name!r}"
-        )
-    plan = dataclasses.replace(plan, label_id=label_id)
-    if plan.num_pixels:
-        count = plan.indices[0].size
-        leading = tuple(np.full(count, i, dtype=np.intp) for i in slice_index)
-        labels.data_setitem((*leading, *plan.indices), label_id)
-    return plan
+
+def apply_plan(labels: Labels, plan: PaintPlan) -> tuple[str, str | None]:
+    """Paint a finished object as ONE step of napari's labels undo; the status text."""
+    labels.data_setitem(plan.indices, plan.label_id)
+    return describe_paint(plan, labels.name)
 
 
 def describe_paint(plan: PaintPlan, target: str) -> tuple[str, str | None]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
+from napari_fbrs.inference.config import PredictorConfig
+from napari_fbrs.inference.predictor import Predictor
 from napari_fbrs.model.checkpoint import load_checkpoint
 from napari_fbrs.model.default_model import DEFAULT_MODEL, default_checkpoint_path
 from napari_fbrs.model.weights import OFFICIAL_WEIGHTS, cached_path, download_weights
@@ -92,6 +94,13 @@ def checkpoint_path(source: ModelSource, progress: bool = False) -> Path:
     if source.kind == "file":
         return Path(source.name)
     return default_checkpoint_path()
+
+
+def make_predictor(model: torch.nn.Module, config: PredictorConfig, device: Any) -> Predictor:
+    """The session's predictor factory: the model moved to the chosen device."""
+    if next(model.parameters()).device != torch.device(device):
+        model.to(device)
+    return Predictor(model, config, device)
 
 
 def load_model(source: ModelSource) -> ReadyModel:

@@ -13,16 +13,15 @@ Defaults are ``demo_preset`` (the upstream demo's start-up state).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, SpinBox
 
 from napari_fbrs.inference.config import (
     BRSMode,
-    LBFGSConfig,
     PredictorConfig,
+    UserSettings,
     ZoomInConfig,
     demo_preset,
+    predictor_config,
 )
 from napari_fbrs.model.device import available_devices
 
@@ -85,24 +84,24 @@ class ComputeSettings(Container):
         for widget in (self.zoom_target, self.zoom_skip, self.zoom_expand):
             widget.enabled = bool(self.zoom_in.value)
 
-    def to_config(self) -> PredictorConfig:
+    def to_settings(self) -> UserSettings:
+        """The panel's values as the user settings the CLI's options also produce."""
         mode = BRSMode.parse(self.mode.value)
-        base = demo_preset(mode)
-        zoom = None
-        if self.zoom_in.value:
-            zoom = replace(
-                base.zoom_in or ZoomInConfig(),
-                target_size=int(self.zoom_target.value),
-                skip_clicks=int(self.zoom_skip.value),
-                expansion_ratio=float(self.zoom_expand.value),
-            )
-        net_clicks = None if mode is BRSMode.NoBRS else (int(self.net_clicks.value) or None)
-        return base.with_changes(
+        zoom = bool(self.zoom_in.value)
+        return UserSettings(
+            mode=mode,
+            preset="demo",
             zoom_in=zoom,
-            net_clicks_limit=net_clicks,
-            lbfgs=LBFGSConfig(maxfun=int(self.lbfgs_iters.value)),
+            zoom_in_target=int(self.zoom_target.value) if zoom else None,
+            zoom_in_skip_clicks=int(self.zoom_skip.value) if zoom else None,
+            zoom_in_expand=float(self.zoom_expand.value) if zoom else None,
+            net_clicks=None if mode is BRSMode.NoBRS else int(self.net_clicks.value),
+            lbfgs_max_iters=int(self.lbfgs_iters.value),
             fast=bool(self.fast.value),
         )
+
+    def to_config(self) -> PredictorConfig:
+        return predictor_config(self.to_settings())
 
 
 class DisplaySettings(Container):

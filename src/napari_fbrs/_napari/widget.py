@@ -1,9 +1,11 @@
-"""The dock widget: choose image, labels and model; click on objects; keep them.
+"""The dock widget: what to click on, where objects go, and the buttons to keep them.
 
-This module only builds the panel and forwards what the user does to the
-:class:`~napari_fbrs._napari.controller.Controller` (clicks, objects, layers) and to model
-loading in a napari ``thread_worker``. It is the ``python_name`` of the manifest's widget, so
-napari imports it only when the user opens the widget.
+The panel shows first what a biologist needs (one line on how to click, the image and labels
+choosers, Finish / Undo / Redo / Reset, the threshold and the status); the model choice follows,
+and the computation settings an expert may change are folded away. The widget only builds the
+panel, forwards what the user does to the :class:`~napari_fbrs._napari.controller.Controller`
+and observes the controller's signals; it never writes the controller's fields. It is the
+``python_name`` of the manifest's widget, so napari imports it only when the user opens it.
 """
 
 from __future__ import annotations
@@ -17,39 +19,37 @@ import numpy as np
 import torch
 from magicgui.widgets import ComboBox, Container, PushButton
 from napari.layers import Image, Labels
-from napari.qt.threading import FunctionWorker, create_worker
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QEvent, Qt
 from qtpy.QtWidgets import (
-    QComboBox,
     QFileDialog,
     QFrame,
-    QGroupBox,
     QLabel,
     QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
+from superqt import QCollapsible
 
 from napari_fbrs.model.device import select_device
+from napari_fbrs.threads import configure_threads
 
 from .controller import Controller
 from .keybindings import shortcut_help
-from .layers import PREVIEW_LAYER
+from .layers import CONTRAST_RULE, OWN_LABELS_CHOICE, PREVIEW_LAYER
 from .model_choice import (
     ModelSource,
-    ReadyModel,
     add_choices_listener,
     default_source,
-    load_model,
     model_choices,
     remove_choices_listener,
 )
 from .settings import ComputeSettings, DisplaySettings
+from .slots import qt_slot
 
-NEW_LABELS = "new: f-BRS labels"
-_SHRINKABLE = QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+OWN_LABELS = OWN_LABELS_CHOICE
+HOW_TO = "Click on your object: left = object, right = background. C keeps it."
 SLICE_RULE = (
     "An object lives on the slice shown when its first click is placed; its mask is written "
     "into that slice. A click on another slice is refused until the object is finished (C) "
@@ -62,54 +62,79 @@ class FBRSWidget(QWidget):
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__()
+        configure_threads()  # before the first inference starts torch's thread pool
+        # napari hands plugins a proxy of the viewer, whose layers are proxies too; layer events
+        # carry the real layers, so identity checks ("is this our clicks layer?") need the
+        # real viewer.
+        napari_viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.viewer = napari_viewer
         self._docked = False
-        self._model_worker: FunctionWorker | None = None
-        # Bumped by every load request and set_model: a load that finishes after a newer
-        # request (e.g. the default model still loading when a script sets its own) is dropped.
-        self._model_request = 0
-        self._clicks_after_load: list[tuple[float, float, bool]] = []
-        self.controller = Controller(napari_viewer, self._refresh)
+        self.controller = controller = Controller(napari_viewer)
         # the viewer may delete this widget without closing it (viewer closed mid-prediction)
-        self.destroyed.connect(self.controller.close)
+        self.destroyed.connect(lambda *_: controller.close())
 
         self.image_choice = ComboBox(label="Image", choices=self._images, nullable=True)
         self.labels_choice = ComboBox(label="Labels", choices=self._labels)
+        self.finish_button = PushButton(text="Finish (C)")
+        self.undo_button = PushButton(text="Undo (Shift+Z)")
+        self.redo_button = PushButton(text="Redo (Shift+Y)")
+        self.reset_button = PushButton(text="Reset (X)")
+        self.display = DisplaySettings()
         self.model_choice = ComboBox(label="Weights", choices=lambda _widget: model_choices())
         self.load_button = PushButton(text="Load")
         self.open_button = PushButton(text="Open file...")
         self.compute = ComputeSettings()
-        self.display = DisplaySettings()
-        self.finish_button = PushButton(text="Finish (C)")
-        self.undo_button = PushButton(text="Undo (Shift+Z)")
-        self.reset_button = PushButton(text="Reset (X)")
-        model_buttons = Container(
-            widgets=[self.load_button, self.open_button], layout="horizontal", labels=False
+        self.how_to = QLabel(HOW_TO)
+        self.status = QLabel()
+        self.help = QLabel(f"{shortcut_help()}\n{SLICE_RULE}\n{CONTRAST_RULE}")
+        self._build()
+        self.setToolTip(SLICE_RULE)
+        self._connect()
+        add_choices_listener(self.model_choice.reset_choices)
+        self._apply_compute()
+        self._apply_display()
+        self._follow_active_layer()
+        source = default_source()
+        if source is not None:
+            self.controller.load_model(source, "Loading the default model")
+        self._refresh()
+
+    def _build(self) -> None:
+        row = {"layout": "horizontal", "labels": False}
+        actions = Container(
+            widgets=[self.finish_button, self.undo_button, self.redo_button, self.reset_button],
+            **row,
         )
-        choosers = Container(
-            widgets=[self.image_choice, self.labels_choice, self.model_choice, model_buttons]
-        )
-        buttons = Container(
-            widgets=[self.finish_button, self.undo_button, self.reset_button],
-            layout="horizontal",
-            labels=False,
+        choosers = Container(widgets=[self.image_choice, self.labels_choice])
+        weights = Container(
+            widgets=[
+                self.model_choice,
+                Container(widgets=[self.load_button, self.open_button], **row),
+            ]
         )
         for combo in (self.image_choice, self.labels_choice, self.model_choice):
-            combo.native.setSizeAdjustPolicy(_SHRINKABLE)
             combo.native.setMinimumContentsLength(12)
-        self.help = QLabel(f"{shortcut_help()}\n{SLICE_RULE}")
-        self.status = QLabel()
-        for label in (self.help, self.status):
+        for label in (self.how_to, self.help, self.status):
             label.setWordWrap(True)  # and let the dock, not the text, decide the width
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.how_to.setStyleSheet("font-weight: bold")
+        self.advanced = QCollapsible("Computation (expert; applies from the next object)")
+        self.advanced.addWidget(self.compute.native)
+        self.more_help = QCollapsible("Keys and rules")
+        self.more_help.addWidget(self.help)
         inner = QWidget()
         layout = QVBoxLayout(inner)
-        layout.addWidget(choosers.native)
-        layout.addWidget(_group("Computation: from the next object", self.compute))
-        layout.addWidget(_group("Display: live", self.display))
-        layout.addWidget(buttons.native)
-        layout.addWidget(self.status)
-        layout.addWidget(self.help)
+        for widget in (
+            self.how_to,
+            choosers.native,
+            actions.native,
+            self.status,
+            self.display.native,
+            weights.native,
+            self.advanced,
+            self.more_help,
+        ):
+            layout.addWidget(widget)
         layout.addStretch(1)
         scroll = QScrollArea()  # a short screen scrolls the panel instead of squashing it
         scroll.setWidgetResizable(True)
@@ -120,30 +145,26 @@ class FBRSWidget(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-        self.setToolTip(SLICE_RULE)
-        self._connect()
-        add_choices_listener(self.model_choice.reset_choices)
-        self._apply_compute()
-        self._follow_active_layer()
-        source = default_source()
-        if source is not None:
-            self._load(source, "Loading the default model")
-        self._refresh()
 
     # -- wiring -----------------------------------------------------------------------------
     def _connect(self) -> None:
-        self.image_choice.changed.connect(self.controller.set_image)
+        c = self.controller
+        self.image_choice.changed.connect(c.set_image)
         self.labels_choice.changed.connect(self._on_labels_choice)
         self.load_button.changed.connect(self._load_chosen)
         self.open_button.changed.connect(self._open_file)
         self.compute.changed.connect(self._apply_compute)
-        self.display.threshold.changed.connect(self.controller.set_threshold)
-        self.display.opacity.changed.connect(self._apply_display)
-        self.display.click_size.changed.connect(self._apply_display)
-        self.display.overwrite.changed.connect(self._apply_display)
-        self.finish_button.changed.connect(self.controller.finish_object)
-        self.undo_button.changed.connect(self.controller.undo_click)
-        self.reset_button.changed.connect(self.controller.reset_object)
+        self.display.threshold.changed.connect(c.set_threshold)
+        for widget in (self.display.opacity, self.display.click_size, self.display.overwrite):
+            widget.changed.connect(self._apply_display)
+        self.finish_button.changed.connect(c.finish_object)
+        self.undo_button.changed.connect(c.undo_click)
+        self.redo_button.changed.connect(c.redo_click)
+        self.reset_button.changed.connect(c.reset_object)
+        for signal in (c.state_changed, c.status_changed, c.model_changed):
+            signal.connect(self._refresh)
+        c.model_changed.connect(self._on_model_changed)
+        c.target_changed.connect(self._on_target_changed)
         events = self.viewer.layers.events
         for event in (events.inserted, events.removed, events.reordered, events.renamed):
             event.connect(self.reset_choices)
@@ -154,17 +175,24 @@ class FBRSWidget(QWidget):
         for event in (events.inserted, events.removed, events.reordered, events.renamed):
             event.disconnect(self.reset_choices)
         self.viewer.layers.selection.events.active.disconnect(self._follow_active_layer)
+        c = self.controller
+        for signal in (c.state_changed, c.status_changed, c.model_changed):
+            signal.disconnect(self._refresh)
+        c.model_changed.disconnect(self._on_model_changed)
+        c.target_changed.disconnect(self._on_target_changed)
 
     def _images(self, _widget: ComboBox | None = None) -> list[tuple[str, Image]]:
         return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
 
     def _labels(self, _widget: ComboBox | None = None) -> list[tuple[str, object]]:
-        choices: list[tuple[str, object]] = [(NEW_LABELS, NEW_LABELS)]
+        choices: list[tuple[str, object]] = [(OWN_LABELS, OWN_LABELS)]
+        own = self.controller.layers.is_own
         for layer in self.viewer.layers:
-            if isinstance(layer, Labels) and layer.name != PREVIEW_LAYER:
+            if isinstance(layer, Labels) and layer.name != PREVIEW_LAYER and not own(layer):
                 choices.append((layer.name, layer))
         return choices
 
+    @qt_slot
     def reset_choices(self, _event: object = None) -> None:
         """Refresh the layer choosers (napari also calls this when layers change)."""
         if self.controller.closed:
@@ -173,6 +201,7 @@ class FBRSWidget(QWidget):
         self.labels_choice.reset_choices()
         self._refresh()
 
+    @qt_slot
     def _follow_active_layer(self, _event: object = None) -> None:
         if self.controller.closed:
             return
@@ -182,10 +211,19 @@ class FBRSWidget(QWidget):
         elif self.image_choice.value is None and self._images():
             self.image_choice.value = self._images()[-1][1]
 
+    @qt_slot
     def _on_labels_choice(self, value: object) -> None:
-        self.controller.target = value if isinstance(value, Labels) else None
+        self.controller.set_target(value if isinstance(value, Labels) else None)
 
-    def _apply_compute(self) -> None:
+    @qt_slot
+    def _on_target_changed(self, target: Labels | None) -> None:
+        wanted = target if target is not None else OWN_LABELS
+        if self.labels_choice.value is not wanted:
+            self.labels_choice.reset_choices()
+            self.labels_choice.value = wanted
+
+    @qt_slot
+    def _apply_compute(self, _value: object = None) -> None:
         try:
             device = select_device(self.compute.device.value)
         except ValueError as exc:
@@ -194,69 +232,50 @@ class FBRSWidget(QWidget):
             return
         self.controller.set_config(self.compute.to_config(), device)
 
-    def _apply_display(self) -> None:
-        self.controller.overwrite = bool(self.display.overwrite.value)
-        self.controller.set_display(self.display.opacity.value, self.display.click_size.value)
+    @qt_slot
+    def _apply_display(self, _value: object = None) -> None:
+        d = self.display
+        self.controller.set_display(d.opacity.value, d.click_size.value, d.overwrite.value)
 
     # -- models -----------------------------------------------------------------------------
     def set_model(self, model: torch.nn.Module, label: str, arch: str = "") -> None:
-        """Use an already built model (scripts and tests); wins over loads still running."""
-        self._model_request += 1
-        self.controller.set_model(ReadyModel(model, label, arch))
+        """Use an already built model (scripts and tests), after anything queued before."""
+        self.controller.use_model(model, label, arch)
 
-    def load_model_from_path(self, path: str | os.PathLike[str]) -> FunctionWorker:
-        """Load a checkpoint file in a worker; errors become notifications."""
-        return self._load(ModelSource("file", os.fspath(path)), f"Loading {Path(path).name}")
+    def load_model_from_path(self, path: str | os.PathLike[str]) -> None:
+        """Load a checkpoint file in the worker; errors become notifications."""
+        source = ModelSource("file", os.fspath(path))
+        self.controller.load_model(source, f"Loading {Path(path).name}")
 
-    def _load_chosen(self) -> None:
+    @qt_slot
+    def _load_chosen(self, _value: object = None) -> None:
         source = self.model_choice.value
         if source is not None:
-            self._load(source, f"Loading {source.name} (downloading if not cached)")
+            self.controller.load_model(source, f"Loading {source.name} (downloading if needed)")
 
-    def _open_file(self) -> None:
+    @qt_slot
+    def _open_file(self, _value: object = None) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, "Open an f-BRS checkpoint", "", "Checkpoints (*.pth *.pt);;All files (*)"
         )
         if path:
             self.load_model_from_path(path)
 
-    def _load(self, source: ModelSource, description: str) -> FunctionWorker:
-        worker = create_worker(
-            _load_or_explain, source, _progress={"total": 0, "desc": description}
-        )
-        self._model_request += 1
-        request = self._model_request
-        worker.returned.connect(lambda result: self._on_model_loaded(result, request))
-        self._model_worker = worker
-        self.controller.message = description + "..."
-        self._refresh()
-        worker.start()
-        return worker
-
-    def _on_model_loaded(self, result: ReadyModel | str, request: int | None = None) -> None:
-        if request is not None and request != self._model_request:
-            return  # superseded by a newer load or set_model
-        if isinstance(result, str):
-            show_error(f"f-BRS: {result}")
-            self.controller.message = result
-            self._refresh()
-        elif not self.controller.closed:
-            self.controller.set_model(result)
-            self.model_choice.reset_choices()
-        pending, self._clicks_after_load = self._clicks_after_load, []
-        if pending and self.controller.model is not None and not self.controller.closed:
-            self.place_clicks(pending)
+    @qt_slot
+    def _on_model_changed(self, _label: str) -> None:
+        self.model_choice.reset_choices()
 
     def place_clicks(self, clicks: Sequence[tuple[float, float, bool]]) -> None:
         """Put ``(row, col, positive)`` clicks on the clicks layer, as a user would.
 
-        While a model is still loading they wait and are placed once it is ready (the
-        ``napari-fbrs view --clicks`` command line uses this).
+        They run in order after anything queued before (a model still loading, say); the
+        ``napari-fbrs view --clicks`` command line uses this.
         """
-        if self.controller.model is None and self._model_worker is not None:
-            self._clicks_after_load.extend(clicks)
+        image = self.controller.image
+        if image is None:
+            show_error("f-BRS: choose an image layer before placing clicks")
             return
-        self.controller.ensure_layers()
+        self.controller.set_image(image)  # (re)makes the clicks layer if it was deleted
         layer = self.controller.clicks_layer
         if layer is None:
             show_error("f-BRS: choose an image layer before placing clicks")
@@ -267,27 +286,32 @@ class FBRSWidget(QWidget):
 
     @property
     def model_label(self) -> str | None:
-        return self.controller.model.label if self.controller.model is not None else None
+        return self.controller.model_label
 
     # -- status and closing -------------------------------------------------------------------
-    def _refresh(self) -> None:
+    @qt_slot
+    def _refresh(self, _value: object = None) -> None:
         if self.controller.closed or not hasattr(self, "status"):
             return
         c = self.controller
-        if isinstance(c.target, Labels) and c.target is not self.labels_choice.value:
-            self.labels_choice.reset_choices()
-            self.labels_choice.value = c.target
-        model = c.model.label if c.model is not None else "none (Weights: Load, or Open file...)"
+        if c.model_label is not None:
+            model = c.model_label
+        elif c.loading is not None:
+            model = c.loading + "..."
+        else:
+            model = "none (Weights: Load, or Open file...)"
         latency = "-"
         if c.last_latency is not None:
             latency = f"{c.last_latency:.2f} s (network {c.last_network or 0:.2f} s)"
-        queued = f", {c.queue.pending} queued" if c.queue.pending else ""
+        queued = f", {c.worker.pending} queued" if c.worker.pending else ""
         self.status.setText(
             f"Model: {model} | device: {c.device} | last click: {latency}{queued}\n"
             f"Clicks: {c.clicks}. {c.message}"
         )
-        for button in (self.finish_button, self.undo_button):
-            button.enabled = c.clicks > 0
+        state = c.state
+        self.finish_button.enabled = bool(state.clicks)
+        self.undo_button.enabled = state.can_undo
+        self.redo_button.enabled = state.can_redo
 
     def close_plugin(self) -> None:
         """Release shortcuts, events, the worker and the transient layers (idempotent)."""
@@ -309,18 +333,3 @@ class FBRSWidget(QWidget):
             elif self._docked:
                 self.close_plugin()
         return super().event(event)
-
-
-def _group(title: str, container: Container) -> QGroupBox:
-    box = QGroupBox(title)
-    QVBoxLayout(box).addWidget(container.native)
-    return box
-
-
-def _load_or_explain(source: ModelSource) -> ReadyModel | str:
-    """Runs in the worker: a message instead of an exception keeps one clear notification."""
-    try:
-        return load_model(source)
-    except Exception as exc:  # CheckpointError, WeightsError, OSError, ...
-        text = str(exc).strip() or type(exc).__name__
-        return f"could not load model {source.name!r}: {text}"

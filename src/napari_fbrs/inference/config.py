@@ -162,3 +162,62 @@ def preset(
     if name == "eval":
         return eval_preset(mode, dataset)
     raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    """What a user can choose, in the widget or on the command line, before it becomes a
+    :class:`PredictorConfig`: a preset plus optional overrides (``None`` keeps the preset's
+    value; for ``max_size`` and ``net_clicks`` 0 means no limit)."""
+
+    mode: BRSMode | str = BRSMode.fBRS_B
+    preset: str = "demo"
+    zoom_in: bool | None = None
+    zoom_in_target: int | None = None
+    zoom_in_skip_clicks: int | None = None
+    zoom_in_expand: float | None = None
+    max_size: int | None = None
+    net_clicks: int | None = None
+    lbfgs_max_iters: int | None = None
+    min_iou_diff: float | None = None
+    prob_thresh: float | None = None
+    fast: bool = False
+
+
+def predictor_config(settings: UserSettings, dataset: str | None = None) -> PredictorConfig:
+    """The one translation of user settings into predictor settings (widget and CLI).
+
+    Raises ValueError for ZoomIn parameters given together with ``zoom_in=False``.
+    """
+    s = settings
+    config = preset(s.preset, s.mode, dataset)
+    zoom_changes = {
+        name: value
+        for name, value in (
+            ("target_size", s.zoom_in_target),
+            ("skip_clicks", s.zoom_in_skip_clicks),
+            ("expansion_ratio", s.zoom_in_expand),
+        )
+        if value is not None
+    }
+    if s.zoom_in is False:
+        if zoom_changes:
+            raise ValueError("ZoomIn target / skip clicks / expansion contradict ZoomIn off")
+        config = config.with_changes(zoom_in=None)
+    elif zoom_changes or s.zoom_in:
+        config = config.with_changes(
+            zoom_in=replace(config.zoom_in or ZoomInConfig(), **zoom_changes)
+        )
+    if s.max_size is not None:
+        config = config.with_changes(max_size=s.max_size or None)
+    if s.net_clicks is not None:
+        config = config.with_changes(net_clicks_limit=s.net_clicks or None)
+    if s.lbfgs_max_iters is not None:
+        config = config.with_changes(lbfgs=replace(config.lbfgs, maxfun=s.lbfgs_max_iters))
+    if s.min_iou_diff is not None:
+        config = config.with_changes(brs=replace(config.brs, min_iou_diff=s.min_iou_diff))
+    if s.prob_thresh is not None:
+        config = config.with_changes(prob_thresh=s.prob_thresh)
+    if s.fast:
+        config = config.with_changes(fast=True)
+    return config

@@ -1,32 +1,60 @@
-"""A UI-free interactive segmentation session: clicks, undo, finished objects.
+"""A UI-free interactive segmentation session: the one owner of the object being segmented.
 
-The session is what the napari widget, the command line and the tests drive. It owns the
-predictor for one image, the clicks of the object being built, an undo stack of
-(clicks, predictor state, probabilities) snapshots and the current probability map. Finished
-objects are painted into a label image with the next free id, never over existing labels unless
-asked to. It does no threading and no I/O, so it runs unchanged inside a worker thread.
+From the first click to finishing, everything about the current object lives here: the model
+and settings it is computed with, the image it is computed on (and the predictor prepared for
+that image, reused while the image and settings stay the same), its clicks, the probability
+threshold, the undo and redo history, and finishing it into a label image with an id the
+session chooses. Every call returns an :class:`ObjectState`, an immutable value, so callers
+(the napari widget's worker, the command line, tests) never read results out of attributes
+after the fact. The session does no threading and no I/O: it runs unchanged inside a worker
+thread, which must then be the only thread calling it.
+
+Undo is exact: a snapshot holds the predictor's state (transform regions, BRS variables, cached
+features, the previous mask) and the map. Snapshots of large images are big, so the history
+keeps at most ``history_bytes`` of them; an undo to a point whose snapshot was dropped replays
+the clicks from the nearest kept snapshot (or from the start), which the deterministic
+predictor reproduces exactly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
 from .clicks import Click
-from .predictor import Predictor, PredictorState
+from .maps import ProbabilityMap
+
+#: Default memory budget of the undo history (snapshots beyond it are replayed on undo).
+DEFAULT_HISTORY_BYTES = 512 * 2**20
 
 
-@dataclass(frozen=True)
-class _Snapshot:
-    clicks: tuple[Click, ...]
-    predictor: PredictorState
-    probs: np.ndarray | None
+class NoImageError(RuntimeError):
+    """A click arrived but no image is prepared (its object failed to start)."""
+
+
+class SessionPredictor(Protocol):
+    """What the session needs from a predictor (``Predictor`` and the local-window one)."""
+
+    @property
+    def image_shape(self) -> tuple[int, int]: ...
+
+    def set_image(self, image: Any) -> None: ...
+
+    def predict_map(self, clicks: tuple[Click, ...]) -> ProbabilityMap: ...
+
+    def get_state(self) -> Any: ...
+
+    def set_state(self, state: Any) -> None: ...
+
+    def reset(self) -> None: ...
 
 
 @dataclass(frozen=True)
 class PaintPlan:
-    """Where a finished object goes: its id and the flat indices of the pixels to set."""
+    """Where a finished object goes: its id and the pixels (full label-array indices)."""
 
     label_id: int
     indices: tuple[np.ndarray, ...]
@@ -37,95 +65,354 @@ class PaintPlan:
         return int(self.indices[0].size) if self.indices else 0
 
 
+@dataclass(frozen=True)
+class ObjectState:
+    """The current object after a session call."""
+
+    clicks: tuple[Click, ...] = ()
+    map: ProbabilityMap | None = None
+    threshold: float = 0.5
+    can_undo: bool = False
+    can_redo: bool = False
+    network_seconds: float = 0.0
+    lbfgs_evals: int = 0  # L-BFGS evaluations of the last click (BRS modes)
+    object_id: int = 0  # changes whenever a new object starts (finish, reset, new image)
+
+    def mask(self) -> np.ndarray | None:
+        """The object inside its map's window at the threshold (``None``: no prediction)."""
+        return None if self.map is None else self.map.mask(self.threshold)
+
+    @property
+    def probs(self) -> np.ndarray | None:
+        """The map at image size (builds it for a windowed map)."""
+        return None if self.map is None else self.map.full()
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What :meth:`InteractiveSession.finish` did: the plan to apply and the new state."""
+
+    plan: PaintPlan | None
+    state: ObjectState
+    reason: str = ""  # why nothing is painted, when ``plan`` is None
+
+
 def next_label_id(labels: np.ndarray) -> int:
     """``max + 1`` of a label image (1 for an empty one)."""
-    return int(labels.max()) + 1 if labels.size else 1
+    return int(np.max(labels)) + 1 if np.size(labels) else 1
 
 
-def plan_paint(labels: np.ndarray, mask: np.ndarray, overwrite: bool = False) -> PaintPlan:
-    """Decide which pixels of ``labels`` (same shape as ``mask``) receive the new object."""
-    if labels.shape != mask.shape:
-        raise ValueError(f"labels {labels.shape} and mask {mask.shape} differ in shape")
-    target = mask if overwrite else mask & (labels == 0)
-    label_id = next_label_id(labels)
+def plan_paint(
+    labels: np.ndarray,
+    mask: np.ndarray,
+    label_id: int,
+    overwrite: bool = False,
+    origin: tuple[int, ...] = (),
+) -> PaintPlan:
+    """Which pixels of ``labels`` receive object ``label_id``.
+
+    ``mask`` covers the window of ``labels`` that starts at ``origin`` (leading indices first,
+    e.g. ``(z, row, col)``; missing leading entries are 0). Existing labels are kept unless
+    ``overwrite``. The id must fit the label array's integer type.
+    """
+    origin = (0,) * (labels.ndim - len(origin)) + tuple(origin)
+    lead = labels.ndim - mask.ndim
+    window = tuple(
+        slice(o, o + s) if axis >= lead else o
+        for axis, (o, s) in enumerate(zip(origin, (1,) * lead + mask.shape, strict=True))
+    )
     if np.issubdtype(labels.dtype, np.integer) and label_id > np.iinfo(labels.dtype).max:
         raise OverflowError(f"label id {label_id} does not fit the {labels.dtype} label image")
-    return PaintPlan(label_id, tuple(np.nonzero(target)), int(mask.sum() - target.sum()))
+    region = np.asarray(labels[window])
+    if region.shape != mask.shape:
+        raise ValueError(f"labels window {region.shape} and mask {mask.shape} differ in shape")
+    target = mask if overwrite else mask & (region == 0)
+    local = np.nonzero(target)
+    indices = tuple(np.full(local[0].size, origin[a], dtype=np.intp) for a in range(lead)) + tuple(
+        (idx + origin[lead + a]).astype(np.intp) for a, idx in enumerate(local)
+    )
+    return PaintPlan(label_id, indices, int(mask.sum() - target.sum()))
+
+
+@dataclass
+class _Snapshot:
+    """The session before one click; ``predictor`` is None once dropped to save memory."""
+
+    clicks: tuple[Click, ...]
+    predictor: Any
+    map: ProbabilityMap | None
+    nbytes: int = 0
+
+
+def _nbytes(value: Any) -> int:
+    """Memory held by arrays and tensors inside a (nested) predictor state."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if hasattr(value, "element_size") and hasattr(value, "nelement"):
+        return int(value.element_size() * value.nelement())
+    if isinstance(value, (tuple, list)):
+        return sum(_nbytes(v) for v in value)
+    if isinstance(value, dict):
+        return sum(_nbytes(v) for v in value.values())
+    if hasattr(value, "__dataclass_fields__"):
+        return sum(_nbytes(getattr(value, f)) for f in value.__dataclass_fields__)
+    return 0
+
+
+@dataclass
+class _History:
+    """Undo snapshots (oldest first) within a memory budget, and the redo stack."""
+
+    budget: int
+    undo: list[_Snapshot] = field(default_factory=list)
+    redo: list[tuple[Click, ...]] = field(default_factory=list)
+
+    def push(self, snapshot: _Snapshot) -> None:
+        snapshot.nbytes = _nbytes(snapshot.predictor) + _nbytes(snapshot.map)
+        self.undo.append(snapshot)
+        total = sum(s.nbytes for s in self.undo)
+        for old in self.undo[:-1]:  # the newest is always kept: one undo is always instant
+            if total <= self.budget:
+                break
+            if old.predictor is not None:
+                total -= old.nbytes
+                old.predictor, old.map, old.nbytes = None, None, 0
+
+    def clear(self) -> None:
+        self.undo, self.redo = [], []
 
 
 class InteractiveSession:
-    """Clicks -> probability map -> finished objects, with exact undo."""
+    """Clicks -> probability map -> finished objects, with exact undo and redo.
 
-    def __init__(self, predictor: Predictor, prob_thresh: float = 0.5) -> None:
+    Give a ready ``predictor`` (scripts, tests, the command line) and call :meth:`set_image`;
+    or give a ``predictor_factory`` (``(model, config, device) -> predictor``) and let
+    :meth:`start_object` prepare one per image context, as the widget does.
+    """
+
+    def __init__(
+        self,
+        predictor: SessionPredictor | None = None,
+        prob_thresh: float = 0.5,
+        *,
+        history_bytes: int = DEFAULT_HISTORY_BYTES,
+        predictor_factory: Any = None,
+    ) -> None:
         self.predictor = predictor
-        self.prob_thresh = prob_thresh
-        self.clicks: tuple[Click, ...] = ()
-        self.probs: np.ndarray | None = None
-        self._undo: list[_Snapshot] = []
+        self._factory = predictor_factory
+        self._threshold = float(prob_thresh)
+        self._model: Any = None
+        self._settings: tuple[Any, Any] | None = None  # config, device
+        self._context_key: Hashable | None = None
+        self._clicks: tuple[Click, ...] = ()
+        self._map: ProbabilityMap | None = None
+        self._history = _History(history_bytes)
+        self._object_id = 0
+        self._last_seconds = 0.0
+        self._last_evals = 0
+        self._issued: dict[int, int] = {}  # id(label array) -> highest label id handed out
 
-    # -- image ------------------------------------------------------------------------------
-    def set_image(self, image: np.ndarray) -> None:
-        """Start over on a new ``H x W x 3`` image (see ``io.images.to_model_rgb``)."""
+    # -- what the object is computed with and on ----------------------------------------------
+    def use_model(self, model: Any) -> None:
+        """The network for the next object (the current one keeps its own)."""
+        self._model = model
+
+    def use_settings(self, config: Any, device: Any) -> None:
+        """Predictor settings and device for the next object."""
+        self._settings = (config, device)
+
+    @property
+    def has_model(self) -> bool:
+        return self._model is not None or self.predictor is not None
+
+    def start_object(self, context: ImageContext) -> ObjectState:
+        """Start a new object on ``context``; the prepared image is reused when unchanged."""
+        if self._model is None:
+            raise RuntimeError("no model is loaded yet (Weights: Load, or Open file...)")
+        if self._settings is None:
+            raise RuntimeError("no predictor settings were given")
+        model, (config, device) = self._model, self._settings
+        key = (context.key, id(model), config, str(device))
+        if self.predictor is None or key != self._context_key:
+            # Nothing of the previous image survives a failed preparation: the clicks that
+            # follow must not run on it.
+            self.predictor, self._context_key = None, None
+            if self._factory is None:
+                raise RuntimeError("this session was made without a predictor factory")
+            predictor = self._factory(model, config, device)
+            predictor.set_image(context.load())
+            self.predictor, self._context_key = predictor, key
+        self._new_object()
+        return self.state
+
+    def set_image(self, image: Any) -> ObjectState:
+        """Start over on a new image (an ``H x W x 3`` RGB array for the plain predictor)."""
+        if self.predictor is None:
+            raise RuntimeError("this session has no predictor; use start_object")
         self.predictor.set_image(image)
-        self._clear_object()
+        self._context_key = None
+        self._new_object()
+        return self.state
 
     @property
     def image_shape(self) -> tuple[int, int]:
+        if self.predictor is None:
+            raise RuntimeError("no image is prepared")
         return self.predictor.image_shape
 
-    # -- the object being built -------------------------------------------------------------
-    def add_click(self, click: Click) -> np.ndarray:
-        """Add one click, predict, and return the new probability map."""
-        height, width = self.image_shape
+    # -- the object ------------------------------------------------------------------------------
+    @property
+    def state(self) -> ObjectState:
+        return ObjectState(
+            clicks=self._clicks,
+            map=self._map,
+            threshold=self._threshold,
+            can_undo=bool(self._history.undo),
+            can_redo=bool(self._history.redo),
+            network_seconds=self._last_seconds,
+            lbfgs_evals=self._last_evals,
+            object_id=self._object_id,
+        )
+
+    @property
+    def clicks(self) -> tuple[Click, ...]:
+        return self._clicks
+
+    @property
+    def threshold(self) -> float:
+        return self._threshold
+
+    def add_click(self, click: Click) -> ObjectState:
+        """Add one click and predict; a failing click changes nothing."""
+        self._predict_click(click)
+        self._history.redo = []
+        return self.state
+
+    def _predict_click(self, click: Click) -> None:
+        predictor = self._predictor()
+        height, width = predictor.image_shape
         if not click.inside(height, width):
             raise ValueError(
                 f"click at ({click.row:g}, {click.col:g}) lies outside the "
                 f"{height} x {width} image"
             )
-        snapshot = _Snapshot(self.clicks, self.predictor.get_state(), self.probs)
-        clicks = (*self.clicks, click)
-        probs = self.predictor.predict(clicks)  # raises before any state is committed
-        self._undo.append(snapshot)
-        self.clicks, self.probs = clicks, probs
-        return probs
+        snapshot = _Snapshot(self._clicks, predictor.get_state(), self._map)
+        clicks = (*self._clicks, click)
+        result = predictor.predict_map(clicks)  # raises before any state is committed
+        stats = getattr(predictor, "last", None)
+        self._last_seconds = float(getattr(stats, "seconds", 0.0))
+        self._last_evals = int(getattr(stats, "lbfgs_evals", 0))
+        self._history.push(snapshot)
+        self._clicks, self._map = clicks, result
 
-    def undo_click(self) -> bool:
-        """Restore the clicks, predictor state and map from before the last click."""
-        if not self._undo:
-            return False
-        snapshot = self._undo.pop()
-        self.predictor.set_state(snapshot.predictor)
-        self.clicks, self.probs = snapshot.clicks, snapshot.probs
-        return True
+    def undo(self) -> ObjectState:
+        """Back to before the last click (exact); the click can be redone."""
+        if not self._history.undo:
+            return self.state
+        undone = self._clicks[-1]
+        snapshot = self._history.undo.pop()
+        if snapshot.predictor is None:
+            self._replay(snapshot.clicks)
+        else:
+            self._predictor().set_state(snapshot.predictor)
+            self._clicks, self._map = snapshot.clicks, snapshot.map
+        self._history.redo.append((undone,))
+        self._last_seconds = 0.0
+        return self.state
 
-    def reset_object(self) -> None:
-        """Drop the current object's clicks and the predictor's per-object state."""
-        self._clear_object()
+    def redo(self) -> ObjectState:
+        """Place the last undone click again."""
+        if not self._history.redo:
+            return self.state
+        (click,) = self._history.redo.pop()
+        self._predict_click(click)
+        return self.state
 
-    def _clear_object(self) -> None:
-        self.predictor.reset()
-        self.clicks, self.probs, self._undo = (), None, []
+    def _replay(self, clicks: tuple[Click, ...]) -> None:
+        """Rebuild the state after ``clicks`` from the nearest kept snapshot (or the start)."""
+        predictor = self._predictor()
+        kept = [s for s in self._history.undo if s.predictor is not None]
+        base = next((s for s in reversed(kept) if len(s.clicks) <= len(clicks)), None)
+        if base is None:
+            predictor.reset()
+            done: tuple[Click, ...] = ()
+            result: ProbabilityMap | None = None
+        else:
+            predictor.set_state(base.predictor)
+            done, result = base.clicks, base.map
+        for index in range(len(done), len(clicks)):
+            result = predictor.predict_map(clicks[: index + 1])
+        self._clicks, self._map = clicks, result
 
-    @property
-    def can_undo(self) -> bool:
-        return bool(self._undo)
+    def reset(self) -> ObjectState:
+        """Drop the current object (clicks, history, the predictor's per-object state)."""
+        self._new_object()
+        return self.state
 
-    @property
-    def mask(self) -> np.ndarray | None:
-        """The current object at the current threshold (recomputed, no network call)."""
-        return None if self.probs is None else self.probs > self.prob_thresh
+    def set_threshold(self, value: float) -> ObjectState:
+        """Re-threshold the current map; no network call."""
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"threshold {value} is outside 0..1")
+        self._threshold = float(value)
+        return self.state
 
-    # -- finishing ----------------------------------------------------------------------------
-    def finish_object(self, labels: np.ndarray, overwrite: bool = False) -> PaintPlan | None:
-        """Paint the current object into ``labels`` in place and start a new object.
+    def set_previous_mask(self, probs: np.ndarray | None) -> None:
+        """Start the object from an existing mask (see ``Predictor.set_previous_mask``)."""
+        predictor = self._predictor()
+        if hasattr(predictor, "set_previous_mask"):
+            predictor.set_previous_mask(probs)
 
-        Returns the plan that was applied (id and pixels), or ``None`` when there is no object.
-        Existing labels are kept unless ``overwrite`` is true.
+    # -- finishing -------------------------------------------------------------------------------
+    def finish(
+        self, labels: np.ndarray, slice_index: tuple[int, ...] = (), overwrite: bool = False
+    ) -> Finished:
+        """Plan the current object into ``labels`` (its plane ``slice_index``) and start anew.
+
+        The id is the next free one over the whole label array (so ids stay unique in a stack)
+        and above every id this session already handed out for that array, so that objects
+        finished faster than the caller applies them never share an id. The caller applies
+        the plan (``labels[plan.indices] = plan.label_id``, or napari's undoable
+        ``data_setitem``); existing labels are kept unless ``overwrite``.
         """
-        mask = self.mask
-        if mask is None or not mask.any():
-            return None
-        plan = plan_paint(labels, mask, overwrite)
-        labels[plan.indices] = plan.label_id
-        self._clear_object()
-        return plan
+        state, mask = self.state, self.state.mask()
+        plan, reason = None, ""
+        if mask is None:
+            reason = "the object has no prediction"
+        elif not mask.any():
+            reason = f"the object is empty at threshold {self._threshold:.2f}"
+        else:
+            assert state.map is not None
+            label_id = max(next_label_id(labels), self._issued.get(id(labels), 0) + 1)
+            origin = (*slice_index, *state.map.origin)
+            plan = plan_paint(labels, mask, label_id, overwrite, origin)
+            self._issued[id(labels)] = label_id
+        self._new_object()
+        return Finished(plan, self.state, reason)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _predictor(self) -> SessionPredictor:
+        if self.predictor is None:
+            raise NoImageError("no image is prepared: place the first click again")
+        return self.predictor
+
+    def _new_object(self) -> None:
+        if self.predictor is not None:
+            self.predictor.reset()
+        self._clicks, self._map = (), None
+        self._history.clear()
+        self._object_id += 1
+        self._last_seconds = 0.0
+
+
+@dataclass(frozen=True)
+class ImageContext:
+    """The pixels an object is computed on.
+
+    ``key`` identifies them (layer, data, slice and normalisation): the same key means the same
+    model input, so the prepared predictor is reused. ``load`` produces the predictor's image
+    (the normalised ``H x W x 3`` RGB array, see ``io.images.to_model_rgb``); it runs in the
+    session's thread, so a slow conversion never blocks the caller's.
+    """
+
+    key: Hashable
+    load: Callable[[], Any] = field(compare=False)
