@@ -57,7 +57,9 @@ def test_a_damaged_installation_is_a_clear_error(tmp_path, monkeypatch) -> None:
     with copy.open("r+b") as fh:
         fh.seek(1000)
         fh.write(b"\x00\x01\x02\x03")
-    monkeypatch.setattr(default_model, "_packaged_file", lambda filename: copy)
+    from napari_fbrs.model import weights
+
+    monkeypatch.setattr(weights, "packaged_path", lambda info: copy)
     with pytest.raises(WeightsError, match="damaged"):
         default_model.default_checkpoint_path()
     copy.unlink()

@@ -60,7 +60,10 @@ def test_official_weights_download_in_a_worker(
         fetched.append(name)
         return tiny_checkpoint
 
-    monkeypatch.setattr(model_choice, "download_weights", fake_download)
+    from napari_fbrs.model import weights
+
+    monkeypatch.setattr(weights, "download_weights", fake_download)
+    monkeypatch.setattr(weights, "cached_path", lambda name: None)
     _, _, widget = open_widget(RGB, rgb=True)
     widget.model_choice.value = model_choice.ModelSource("official", "hrnet18_ocr64_sbd")
     widget.load_button.native.click()

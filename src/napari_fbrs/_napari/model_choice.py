@@ -16,16 +16,27 @@ import torch
 from napari_fbrs.inference.config import PredictorConfig
 from napari_fbrs.inference.predictor import Predictor
 from napari_fbrs.model.checkpoint import load_checkpoint
-from napari_fbrs.model.default_model import DEFAULT_MODEL, default_checkpoint_path
-from napari_fbrs.model.weights import OFFICIAL_WEIGHTS, cached_path, download_weights
+from napari_fbrs.model.weights import BUILTIN as DEFAULT_MODEL
+from napari_fbrs.model.weights import OFFICIAL_WEIGHTS, cached_path, resolve_checkpoint
 
 
 @dataclass(frozen=True)
 class ModelSource:
-    """Where a model comes from: ``official`` (a weights name) or ``file`` (a path)."""
+    """A chooser entry: ``official`` (a weights name), ``file`` (a path) or ``builtin``.
+
+    ``name`` is what :func:`napari_fbrs.model.weights.resolve_checkpoint` takes.
+    """
 
     kind: Literal["official", "file", "builtin"]
     name: str
+
+    @property
+    def label(self) -> str:
+        if self.kind == "file":
+            return Path(self.name).name
+        if self.kind == "builtin":
+            return f"built-in default ({DEFAULT_MODEL.arch})"
+        return self.name
 
 
 #: The shipped default weights (``napari_fbrs.model.default_model``).
@@ -89,11 +100,7 @@ def default_source() -> ModelSource | None:
 
 def checkpoint_path(source: ModelSource, progress: bool = False) -> Path:
     """The file behind a source (downloads official weights). Slow: call it from a worker."""
-    if source.kind == "official":
-        return download_weights(source.name, progress=progress)
-    if source.kind == "file":
-        return Path(source.name)
-    return default_checkpoint_path()
+    return resolve_checkpoint(source.name, progress=progress)
 
 
 def make_predictor(model: torch.nn.Module, config: PredictorConfig, device: Any) -> Predictor:
@@ -105,14 +112,5 @@ def make_predictor(model: torch.nn.Module, config: PredictorConfig, device: Any)
 
 def load_model(source: ModelSource) -> ReadyModel:
     """Download if needed, load strictly, freeze. Slow: call it from a worker thread."""
-    if source.kind == "official":
-        path = download_weights(source.name, progress=False)
-        label = source.name
-    elif source.kind == "file":
-        path = Path(source.name)
-        label = path.name
-    else:
-        path = default_checkpoint_path()
-        label = f"built-in default ({DEFAULT_MODEL.arch})"
-    loaded = load_checkpoint(path, device="cpu")
-    return ReadyModel(loaded.model, label, loaded.arch)
+    loaded = load_checkpoint(checkpoint_path(source), device="cpu")
+    return ReadyModel(loaded.model, source.label, loaded.arch)

@@ -1,25 +1,23 @@
-"""Simulated clicking over a dataset: the NoC evaluation loop and its result.
+"""Simulated clicking over a dataset: the NoC evaluation loop.
 
 Every sample is one object. The loop mirrors the f-BRS protocol: start from an empty
 prediction, let :class:`SimulatedClicker` place a click, ask the predictor for probabilities
 given all clicks so far, threshold them at ``pred_thresh`` and score the IoU; stop as soon as
 the strictest IoU threshold is met (upstream's ``--target-iou``) unless the full curve is
-wanted. All NoC thresholds are then read off the same per-click IoU lists.
+wanted. All NoC thresholds are then read off the same per-click IoU lists
+(:mod:`.results`); objects can be spread over processes (:mod:`.pool`).
 
 Only ``predict`` calls are timed, so seconds per click compares methods and not data loading.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from functools import partial
+from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -27,10 +25,26 @@ from tqdm import tqdm
 from napari_fbrs.inference.clicks import Click
 
 from .clicker import SimulatedClicker
-from .metrics import iou, miou_curve, noc_summary
+from .metrics import iou
+from .pool import parallel_results
+from .results import (
+    RESULT_FORMAT,
+    RESULT_FORMAT_VERSION,
+    EvalSettings,
+    EvaluationResult,
+    SampleResult,
+)
 
-RESULT_FORMAT = "napari-fbrs-evaluation"
-RESULT_FORMAT_VERSION = 1
+__all__ = [
+    "RESULT_FORMAT",
+    "RESULT_FORMAT_VERSION",
+    "ClickPredictor",
+    "EvalSettings",
+    "EvaluationResult",
+    "SampleResult",
+    "evaluate_dataset",
+    "evaluate_sample",
+]
 
 
 class ClickPredictor(Protocol):
@@ -65,161 +79,6 @@ class DatasetLike(Protocol):
     def __len__(self) -> int: ...
 
     def __getitem__(self, index: int) -> SampleLike: ...
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    """The protocol knobs; the defaults are those of the f-BRS paper."""
-
-    max_clicks: int = 20
-    iou_thresholds: tuple[float, ...] = (0.8, 0.85, 0.9)
-    pred_thresh: float = 0.49
-    full_curve: bool = False
-    max_samples: int | None = None  # the first N samples, in the dataset's (sorted) order
-
-    def __post_init__(self) -> None:
-        if isinstance(self.max_clicks, bool) or self.max_clicks < 1:
-            raise ValueError(f"max_clicks must be a positive integer, got {self.max_clicks!r}")
-        thresholds = tuple(float(t) for t in self.iou_thresholds)
-        if not thresholds:
-            raise ValueError("iou_thresholds must hold at least one threshold")
-        for t in thresholds:
-            if not 0.0 < t <= 1.0:
-                raise ValueError(f"IoU threshold {t!r} must lie in (0, 1]")
-        object.__setattr__(self, "iou_thresholds", thresholds)
-        if not 0.0 <= self.pred_thresh < 1.0:
-            raise ValueError(f"pred_thresh {self.pred_thresh!r} must lie in [0, 1)")
-        if self.max_samples is not None and self.max_samples < 1:
-            raise ValueError(f"max_samples must be None or at least 1, got {self.max_samples!r}")
-
-    @property
-    def stop_iou(self) -> float:
-        """A sample stops once its IoU reaches this (unless ``full_curve``)."""
-        return max(self.iou_thresholds)
-
-
-@dataclass
-class SampleResult:
-    """The clicks made on one object and the IoU after each of them."""
-
-    name: str
-    clicks: list[tuple[int, int, bool]]
-    ious: list[float]
-    seconds: float  # time spent in predict() for this sample
-
-
-@dataclass
-class EvaluationResult:
-    """Per-sample click records of one method on one dataset, with the derived metrics."""
-
-    dataset: str
-    method: str
-    settings: EvalSettings
-    samples: list[SampleResult]
-    elapsed: float  # wall-clock seconds of the whole run
-
-    @property
-    def _all_ious(self) -> list[list[float]]:
-        return [s.ious for s in self.samples]
-
-    def has_threshold(self, threshold: float) -> bool:
-        """Whether this run can score ``threshold``: samples must not have stopped below it."""
-        return self.settings.full_curve or threshold <= self.settings.stop_iou + 1e-9
-
-    def _check_threshold(self, threshold: float) -> None:
-        if not self.has_threshold(threshold):
-            raise ValueError(
-                f"NoC@{threshold:g} cannot be read from this run: samples stopped at IoU "
-                f">= {self.settings.stop_iou:g}; rerun with that threshold or with full_curve"
-            )
-
-    def noc(self, threshold: float) -> float:
-        """Mean number of clicks to reach ``threshold``."""
-        self._check_threshold(threshold)
-        means, _ = noc_summary(self._all_ious, [threshold], self.settings.max_clicks)
-        return means[0]
-
-    def failures(self, threshold: float) -> int:
-        """Samples whose NoC at ``threshold`` equals max_clicks (upstream's ">=N@t")."""
-        self._check_threshold(threshold)
-        _, failures = noc_summary(self._all_ious, [threshold], self.settings.max_clicks)
-        return failures[0]
-
-    def miou_curve(self) -> np.ndarray:
-        """mIoU after 1..max_clicks clicks, stopped samples carried forward."""
-        return miou_curve(self._all_ious, self.settings.max_clicks)
-
-    @property
-    def num_clicks(self) -> int:
-        return sum(len(s.ious) for s in self.samples)
-
-    @property
-    def seconds_per_click(self) -> float:
-        clicks = self.num_clicks
-        return sum(s.seconds for s in self.samples) / clicks if clicks else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: settings, summary numbers and every sample's clicks and IoUs."""
-        settings = asdict(self.settings)
-        settings["iou_thresholds"] = list(self.settings.iou_thresholds)
-        thresholds = [t for t in self.settings.iou_thresholds if self.has_threshold(t)]
-        return {
-            "format": RESULT_FORMAT,
-            "format_version": RESULT_FORMAT_VERSION,
-            "dataset": self.dataset,
-            "method": self.method,
-            "settings": settings,
-            "summary": {
-                "num_samples": len(self.samples),
-                "num_clicks": self.num_clicks,
-                "seconds_per_click": self.seconds_per_click,
-                "elapsed_seconds": self.elapsed,
-                "noc": {f"{t:g}": self.noc(t) for t in thresholds},
-                "failures": {f"{t:g}": self.failures(t) for t in thresholds},
-                "miou": [float(v) for v in self.miou_curve()],
-            },
-            "samples": [
-                {
-                    "name": s.name,
-                    "clicks": [[int(r), int(c), bool(p)] for r, c, p in s.clicks],
-                    "ious": [float(v) for v in s.ious],
-                    "seconds": s.seconds,
-                }
-                for s in self.samples
-            ],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EvaluationResult:
-        """Rebuild a result from :meth:`to_dict` output (the summary is recomputed)."""
-        if data.get("format") != RESULT_FORMAT:
-            raise ValueError(f"not a {RESULT_FORMAT} result (format={data.get('format')!r})")
-        if data.get("format_version") != RESULT_FORMAT_VERSION:
-            raise ValueError(
-                f"unsupported result format_version {data.get('format_version')!r}; "
-                f"this version reads {RESULT_FORMAT_VERSION}"
-            )
-        try:
-            settings = dict(data["settings"])
-            settings["iou_thresholds"] = tuple(settings["iou_thresholds"])
-            samples = [
-                SampleResult(
-                    name=str(s["name"]),
-                    clicks=[(int(r), int(c), bool(p)) for r, c, p in s["clicks"]],
-                    ious=[float(v) for v in s["ious"]],
-                    seconds=float(s["seconds"]),
-                )
-                for s in data["samples"]
-            ]
-            return cls(
-                dataset=str(data["dataset"]),
-                method=str(data["method"]),
-                settings=EvalSettings(**settings),
-                samples=samples,
-                elapsed=float(data["summary"]["elapsed_seconds"]),
-            )
-        except (KeyError, TypeError) as error:
-            raise ValueError(f"malformed evaluation result: {error!r}") from error
 
 
 def evaluate_sample(
@@ -262,7 +121,7 @@ def evaluate_sample(
     return SampleResult(sample.name, clicks, ious, seconds)
 
 
-def _evaluate_index(
+def evaluate_index(
     dataset: DatasetLike, index: int, predictor: ClickPredictor, settings: EvalSettings
 ) -> SampleResult:
     sample = dataset[index]
@@ -282,81 +141,9 @@ def _serial_results(
     should_stop: Callable[[], bool] | None,
 ) -> Iterator[SampleResult]:
     for index in range(count):
-        yield _evaluate_index(dataset, index, predictor, settings)
+        yield evaluate_index(dataset, index, predictor, settings)
         if should_stop is not None and should_stop():
             return
-
-
-# Each worker process keeps its own copy of the dataset, the predictor and the settings.
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(
-    dataset: DatasetLike, predictor: ClickPredictor, settings: EvalSettings, threads: int
-) -> None:
-    # Ctrl+C reaches the whole process group; only the parent decides when to stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import torch
-
-    torch.set_num_threads(threads)
-    _WORKER.update(dataset=dataset, predictor=predictor, settings=settings)
-
-
-def _worker_evaluate(index: int) -> SampleResult:
-    return _evaluate_index(_WORKER["dataset"], index, _WORKER["predictor"], _WORKER["settings"])
-
-
-def _parallel_results(
-    dataset: DatasetLike,
-    predictor: ClickPredictor,
-    settings: EvalSettings,
-    count: int,
-    should_stop: Callable[[], bool] | None,
-    workers: int,
-) -> Iterator[SampleResult]:
-    """Objects evaluated ``workers`` at a time in spawned processes, yielded in dataset order.
-
-    A stop request cancels the objects not yet started; those already running finish and are
-    kept as long as no earlier object is missing, so the result is still a first-N prefix.
-    """
-    import torch
-
-    threads = max(1, torch.get_num_threads() // workers)
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(dataset, predictor, settings, threads),
-    )
-    pending: deque[Future[SampleResult]] = deque()
-    next_index, stopping, finished = 0, False, False
-    try:
-        while True:
-            while not stopping and next_index < count and len(pending) < 2 * workers:
-                pending.append(pool.submit(_worker_evaluate, next_index))
-                next_index += 1
-            if not pending or pending[0].cancelled():
-                finished = True
-                return
-            yield pending.popleft().result()
-            if not stopping and should_stop is not None and should_stop():
-                stopping = True
-                for queued in pending:
-                    queued.cancel()
-    finally:
-        if not finished:  # an error or an abort: do not wait for the objects in progress
-            _terminate_workers(pool)
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _terminate_workers(pool: ProcessPoolExecutor) -> None:
-    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
-    if terminate is not None:
-        terminate()
-        return
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
-        process.terminate()
 
 
 def evaluate_dataset(
@@ -396,7 +183,9 @@ def evaluate_dataset(
     if workers == 1:
         results = _serial_results(dataset, predictor, settings, count, should_stop)
     else:
-        results = _parallel_results(dataset, predictor, settings, count, should_stop, workers)
+        results = parallel_results(
+            partial(evaluate_index, dataset), predictor, settings, count, should_stop, workers
+        )
     with tqdm(
         total=count,
         desc=f"{dataset.name} [{method}]",

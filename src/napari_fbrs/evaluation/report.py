@@ -17,7 +17,7 @@ from typing import Any
 
 from napari_fbrs.atomic import atomic_write_bytes
 
-from .noc import EvaluationResult
+from .results import EvaluationResult
 
 TABLE_THRESHOLDS = (0.8, 0.85, 0.9)
 FAILURE_THRESHOLDS = (0.85, 0.9)

@@ -1,6 +1,12 @@
-"""The official f-BRS weights: a table of facts, a cache folder and a checked download.
+"""Every named model: one table of facts, the name -> file resolver, a cache and a download.
 
-The seven released checkpoints live on the upstream GitHub release page. No checksums were
+The table (:data:`WEIGHTS`) holds the built-in model shipped inside the package (``default``,
+alias ``builtin``; its sha256 is checked the first time the file is used in a process, so a
+damaged installation fails clearly instead of segmenting with corrupt weights) and the seven
+official f-BRS releases. :func:`resolve_checkpoint` is the one place where a name or a path
+becomes a checkpoint file, for the command line, the widgets and the trainer.
+
+The official checkpoints live on the upstream GitHub release page. No checksums were
 ever published for them, so a fresh download cannot be checked against a known hash; instead it
 must pass strict architecture detection (every key and shape of the architecture the table
 names) before it is kept, and its sha256 is recorded beside it (``<name>.pth.sha256``) so that
@@ -14,6 +20,7 @@ Two environment variables exist for mirrors, offline machines and tests:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -36,29 +43,49 @@ class WeightsError(RuntimeError):
 
 @dataclass(frozen=True)
 class WeightsInfo:
-    """One released checkpoint. ``size_mb`` is the upstream README's figure (float32 file)."""
+    """One named model. Official: downloaded from ``url`` (``size_mb`` is the upstream
+    README's figure). Built in: the file ``packaged`` inside ``napari_fbrs/model/default/``."""
 
     name: str
     arch: str
-    url: str
-    size_mb: float
     trained_on: str
     licence: str
-    sha256: str | None = None  # upstream never published checksums
+    url: str | None = None
+    size_mb: float = 0.0
+    sha256: str | None = None  # upstream never published checksums; ours is recorded
+    packaged: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def builtin(self) -> bool:
+        return self.packaged is not None
 
     @property
     def filename(self) -> str:
-        return f"{self.name}.pth"
+        return self.packaged if self.packaged is not None else f"{self.name}.pth"
+
+
+# -- the built-in model (training/ship_default_model.py rewrites this entry) ------------------
+BUILTIN = WeightsInfo(
+    name="default",
+    arch="hrnet18s_ocr64",
+    trained_on="COCO_MVal_train + DSB2018/train",
+    licence="BSD-3-Clause",
+    packaged="napari_fbrs_default_hrnet18s_ocr64.pth",
+    sha256="b233f85df658c0d664f76c863d3acd2b1cd3a6f7735c9f78b4887c8c508a7ad9",
+    aliases=("builtin",),
+)
+# -- end of the built-in model entry ---------------------------------------------------------
 
 
 def _official(name: str, arch: str, size_mb: float, trained_on: str) -> WeightsInfo:
     return WeightsInfo(
         name=name,
         arch=arch,
-        url=f"{RELEASE_URL}/{name}.pth",
-        size_mb=size_mb,
         trained_on=trained_on,
         licence=UPSTREAM_LICENCE,
+        url=f"{RELEASE_URL}/{name}.pth",
+        size_mb=size_mb,
     )
 
 
@@ -75,16 +102,60 @@ OFFICIAL_WEIGHTS: dict[str, WeightsInfo] = {
     )
 }
 
+#: Every named model: the built-in one first, then the official releases.
+WEIGHTS: dict[str, WeightsInfo] = {BUILTIN.name: BUILTIN, **OFFICIAL_WEIGHTS}
+#: Names that mean the built-in model on the command line and in the Python API.
+DEFAULT_MODEL_NAMES = (BUILTIN.name, *BUILTIN.aliases)
+
+
+def is_default_name(spec: str) -> bool:
+    return spec.strip().lower() in DEFAULT_MODEL_NAMES
+
 
 def weights_info(name: str) -> WeightsInfo:
-    """The table entry for ``name`` (a trailing ``.pth`` is accepted)."""
-    key = name.removesuffix(".pth")
+    """The table entry for ``name`` or an alias (a trailing ``.pth`` is accepted)."""
+    key = name.strip().removesuffix(".pth")
+    if is_default_name(key):
+        return BUILTIN
     try:
         return OFFICIAL_WEIGHTS[key]
     except KeyError:
         raise WeightsError(
-            f"unknown weights name {name!r}; known names: {', '.join(OFFICIAL_WEIGHTS)}"
+            f"unknown weights name {name!r}; known names: {', '.join(WEIGHTS)}"
         ) from None
+
+
+def packaged_path(info: WeightsInfo) -> Path:
+    """Where a built-in model's file lies inside the installed package (not yet checked)."""
+    from importlib import resources
+
+    assert info.packaged is not None
+    return Path(str(resources.files("napari_fbrs.model") / "default" / info.packaged))
+
+
+@functools.cache
+def _verified(path: Path, expected: str) -> Path:
+    """``path`` once its sha256 matched ``expected`` (memoised: hashing once per process)."""
+    from .checkpoint import sha256_of
+
+    if not path.is_file():
+        raise WeightsError(
+            f"the built-in model file {path} is missing from this installation; "
+            "reinstall napari-fbrs or pass a checkpoint"
+        )
+    actual = sha256_of(path)
+    if actual != expected:
+        raise WeightsError(
+            f"the built-in model file {path} is damaged (sha256 {actual[:12]}..., expected "
+            f"{expected[:12]}...); reinstall napari-fbrs or pass a checkpoint"
+        )
+    return path
+
+
+def default_checkpoint_path() -> Path:
+    """The verified path of the shipped default weights."""
+    assert BUILTIN.sha256 is not None
+    return _verified(packaged_path(BUILTIN), BUILTIN.sha256)
 
 
 def cache_dir() -> Path:
@@ -202,11 +273,12 @@ def _validate_and_record(path: Path, info: WeightsInfo, url: str) -> None:
     _write_sha256_record(path, sha256_of(path))
 
 
-def resolve_checkpoint(spec: str | os.PathLike[str]) -> Path:
-    """An existing file as it is; ``default`` as the built-in model; a known official weights
-    name from the cache or downloaded."""
-    from .default_model import default_checkpoint_path, is_default_name
-
+def resolve_checkpoint(
+    spec: str | os.PathLike[str], download: bool = True, progress: bool = True
+) -> Path:
+    """The one name -> file resolver: an existing file as it is; ``default`` (or
+    ``builtin``) the built-in model; an official weights name from the cache, downloaded when
+    ``download`` (else a WeightsError saying how to get it)."""
     path = Path(spec).expanduser()
     if path.is_file():
         return path
@@ -215,7 +287,12 @@ def resolve_checkpoint(spec: str | os.PathLike[str]) -> Path:
         return default_checkpoint_path()
     key = text.removesuffix(".pth")
     if key in OFFICIAL_WEIGHTS:
-        return download_weights(key)
+        cached = cached_path(key)
+        if cached is not None:
+            return cached
+        if not download:
+            raise WeightsError(f"{key} is not downloaded yet: napari-fbrs download {key}")
+        return download_weights(key, progress=progress)
     raise WeightsError(
         f"{text!r} is neither an existing checkpoint file nor a known weights name; "
         f"known names: default (built in), {', '.join(OFFICIAL_WEIGHTS)}"
