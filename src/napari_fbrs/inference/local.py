@@ -11,8 +11,9 @@ whole image. :class:`LocalWindowPredictor` wraps a predictor and gives it only a
 * A click outside the window, or a mask touching a window side that is not the image border,
   grows the window: to the union of the window and the box around the mask and the clicks,
   plus ``max(grow_margin, grow_ratio * box side)``, at most ``max_size`` px a side (a capped
-  window is centred on the current mask and the first click). A grown
-  window re-runs the click that caused it, at most ``max_grow_steps`` times per click.
+  window is centred on the current mask and the first click). A grown window re-runs the
+  click that caused it, at most ``max_grow_steps`` times per click. A window larger than the
+  inner predictor's own size limit is shrunk by it, as a whole image of that size would be.
 
 What a window change recomputes: the inner predictor gets the new window image
 (``set_image``: normalisation, ZoomIn and BRS state start afresh), the last prediction cropped

@@ -1,0 +1,116 @@
+"""Propagation through Z: 3-D IoU and clicks per 3-D object against clicking every slice.
+
+Two labelled stacks (see ``napari_fbrs.evaluation.propagation`` for the protocol):
+
+* the synthetic nuclei stack (``io.stacks.synthetic_nuclei_stack``: 3-D ellipsoids that drift
+  and shrink from slice to slice, 3-D ground truth);
+* ISBI 2012 EM slices 0-19 from ``../shared/datasets/ISBI_EM`` (per-slice cell instances,
+  linked into 3-D objects across consecutive slices by mutual best overlap, IoU >= 0.3); the
+  first ``--isbi-objects`` objects present on at least 3 slices. Skipped with a message when
+  ``../shared`` is absent.
+
+For every object: the simulated user clicks on its largest slice until IoU >= ``--target`` (or
+``--max-clicks``), the mask is propagated (default stop rules), then ``--corrections`` rounds
+re-segment the worst slice and propagate again from it; the baseline clicks every slice
+separately. Uses the built-in model with the eval preset. Prints a Markdown table.
+
+Usage:
+    python benchmarks/bench_propagate.py                  # f-BRS-B, 1 correction round
+    python benchmarks/bench_propagate.py --mode NoBRS --isbi-objects 20 --output prop.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ISBI = REPO.parent / "shared" / "datasets" / "ISBI_EM"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", default="f-BRS-B")
+    parser.add_argument("--target", type=float, default=0.85)
+    parser.add_argument("--max-clicks", type=int, default=20)
+    parser.add_argument("--corrections", type=int, default=1)
+    parser.add_argument("--synthetic-objects", type=int, default=8)
+    parser.add_argument("--isbi-objects", type=int, default=10)
+    parser.add_argument("--output", type=Path, help="write every object's numbers as JSON")
+    args = parser.parse_args()
+
+    from napari_fbrs.evaluation.propagation import PropagationEvalSettings, evaluate_propagation
+    from napari_fbrs.inference.config import eval_preset
+    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.io.planes import stack_source
+    from napari_fbrs.io.stacks import link_slices, read_slice_folder, synthetic_nuclei_stack
+    from napari_fbrs.model.checkpoint import load_checkpoint
+    from napari_fbrs.model.default_model import default_checkpoint_path
+
+    model = load_checkpoint(default_checkpoint_path()).model
+    predictor = Predictor(model, eval_preset(args.mode))
+    settings = PropagationEvalSettings(
+        target_iou=args.target, max_clicks=args.max_clicks, corrections=args.corrections
+    )
+    stacks = []
+    image, labels = synthetic_nuclei_stack((16, 192, 192), count=args.synthetic_objects, seed=0)
+    stacks.append(("synthetic nuclei 16x192x192", image, labels, settings))
+    if ISBI.is_dir():
+        images, per_slice = read_slice_folder(ISBI)
+        isbi = replace(settings, min_slices=3, max_objects=args.isbi_objects)
+        stacks.append(("ISBI_EM 20x512x512", images, link_slices(per_slice, 0.3), isbi))
+    else:
+        print(f"{ISBI} is absent: the ISBI_EM stack is skipped", file=sys.stderr)
+
+    rows, dumps = [], []
+    for name, image, labels, chosen in stacks:
+        start = time.perf_counter()
+
+        def report(item, name=name) -> None:  # noqa: ANN001
+            print(
+                f"{name}: object {item.label} ({item.slices} slices) 3-D IoU {item.iou_3d:.3f} "
+                f"with {item.start_clicks} clicks; per slice {item.per_slice_clicks} clicks; "
+                f"{item.seconds:.0f} s",
+                file=sys.stderr,
+            )
+
+        result = evaluate_propagation(
+            predictor, stack_source(image), labels, chosen, name=name, on_object=report
+        )
+        rows.append((name, result.summary(), time.perf_counter() - start))
+        dumps.append(result.to_dict())
+    print(
+        f"\nbuilt-in model, {args.mode}, eval preset; target IoU {args.target}, at most "
+        f"{args.max_clicks} clicks per slice, {args.corrections} correction round(s)\n"
+    )
+    print(
+        "| stack | objects | slices/object | propagate: clicks/object | 3-D IoU | "
+        "+ corrections: clicks/object | 3-D IoU | every slice: clicks/object | 3-D IoU | "
+        "s/object |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, s, seconds in rows:
+        cells = [
+            s["slices_per_object"],
+            s["clicks"],
+            s["iou_3d"],
+            s["corrected_clicks"],
+            s["corrected_iou_3d"],
+            s["per_slice_clicks"],
+            s["per_slice_iou_3d"],
+            seconds / max(1, s["objects"]),
+        ]
+        text = " | ".join("-" if v is None else f"{v:.2f}" for v in cells)
+        print(f"| {name} | {s['objects']} | {text} |")
+    if args.output:
+        from napari_fbrs.atomic import atomic_write_text
+
+        atomic_write_text(args.output, json.dumps(dumps, indent=1))
+
+
+if __name__ == "__main__":
+    main()
