@@ -2,21 +2,45 @@
 
 Recipe fields use a handful of types only (``int``, ``float``, ``bool``, ``str``, tuples of
 those, each optionally ``| None``), so a small explicit converter beats a schema library and
-gives messages that name the key and the file.
+gives messages that name the key and the file. Floats must be finite: TOML and ``float()``
+both accept ``inf`` and ``nan``, and no recipe value means anything with them (``train.lr =
+inf`` would train and then die in the optimiser with a ``FloatingPointError``).
+
+The range checks shared by the recipe sections (``check_*``) live here too.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
 from pathlib import Path
 from typing import Any
 
+DATASET_KINDS = ("sbd", "grabcut", "berkeley", "davis", "coco_mval", "dsb2018", "folder")
+
 
 class RecipeError(ValueError):
     """A recipe or an override is invalid; the message names the file or option and the key."""
+
+
+def check_kind(name: str, kind: str) -> None:
+    if kind not in DATASET_KINDS:
+        raise RecipeError(
+            f"{name}: unknown dataset kind {kind!r}; choose one of {', '.join(DATASET_KINDS)}"
+        )
+
+
+def check_prob(name: str, value: float) -> None:
+    if not 0 <= value <= 1:
+        raise RecipeError(f"{name} must be between 0 and 1, got {value}")
+
+
+def check_nonneg(name: str, value: float) -> None:
+    if not value >= 0:  # "not >=" also refuses NaN
+        raise RecipeError(f"{name} must be >= 0, got {value}")
 
 
 def field_types(section: type) -> dict[str, Any]:
@@ -62,6 +86,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             return value
     elif base is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise RecipeError(f"{where}: expected a finite number, got {value!r}")
             return float(value)
     elif base is str:
         if isinstance(value, str):
@@ -91,8 +117,13 @@ def parse_text(text: str, tp: Any, where: str) -> Any:
         if base is int:
             return int(stripped)
         if base is float:
-            return float(stripped)
+            value = float(stripped)
+            if not math.isfinite(value):
+                raise RecipeError(f"{where}: {text!r} is not a finite number")
+            return value
         return stripped
+    except RecipeError:
+        raise
     except ValueError:
         raise RecipeError(f"{where}: {text!r} is not a valid {type_name(tp)}") from None
 
