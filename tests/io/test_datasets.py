@@ -256,9 +256,9 @@ def test_consecutive_samples_decode_an_image_once(tmp_path, monkeypatch):
     ds = open_dataset("folder", make_folder(tmp_path))
     calls: list[Path] = []
 
-    def counting_load_rgb(path):
+    def counting_load_rgb(path, *limit):
         calls.append(Path(path))
-        return load_rgb(path)
+        return load_rgb(path, *limit)
 
     monkeypatch.setattr(datasets, "load_rgb", counting_load_rgb)
     names = [ds[i].name for i in range(len(ds))]

@@ -24,7 +24,11 @@ Formats (``root`` is the folder given to :func:`open_dataset`):
 
 Folders, file pairs and stems are checked when a dataset is opened; pixels are read on demand
 (datasets with several objects per image read every label file once, on first use, to count
-their samples).
+their samples). :meth:`InstanceDataset.validate` decodes every file the first N samples need,
+so that a long evaluation finds a foreign, truncated or ill-shaped file before its first
+object instead of after an hour. Every reader refuses files above ``max_pixels`` pixels from
+their header (:data:`napari_fbrs.io.images.DEFAULT_MAX_PIXELS`; ``open_dataset(...,
+max_pixels=0)`` lifts it).
 Every failure is a :class:`DatasetError` naming the file or folder. One decoded image is kept,
 so consecutive samples of the same image decode its files once.
 """
@@ -38,16 +42,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .images import ImageError, load_rgb, read_image
+from .dataset_files import (
+    IMAGE_SUFFIXES,
+    DatasetError,
+    check_dir,
+    check_root,
+    list_images,
+    match_files,
+    require_files,
+)
+from .images import DEFAULT_MAX_PIXELS, ImageError, load_rgb, read_image
 from .masks import LABEL_SUFFIXES, read_labels
 
-IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 DATASET_KINDS = ("sbd", "grabcut", "berkeley", "davis", "coco_mval", "dsb2018", "folder")
 _INT32_MAX = int(np.iinfo(np.int32).max)
-
-
-class DatasetError(ValueError):
-    """A dataset cannot be read; the message names the offending file or folder."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,8 @@ class InstanceDataset:
 
     name = "instances"
     one_object_per_image = False
+    #: Largest image or label file decoded, in pixels (0 = no limit); set by open_dataset.
+    max_pixels = DEFAULT_MAX_PIXELS
 
     def __init__(self, root: Path, images: list[Path], labels: list[Path]) -> None:
         self.root = root
@@ -95,11 +105,31 @@ class InstanceDataset:
     def sample_names(self) -> list[str]:
         return [self._sample_name(i, k) for i, k in self._sample_index()]
 
+    def files(self) -> list[Path]:
+        """Every image and label file of the dataset (the CLI never writes over them)."""
+        return [*self._images, *self._labels]
+
     def num_images(self) -> int:
         return len(self._images)
 
     def image_name(self, image_index: int) -> str:
         return self._images[image_index].name
+
+    def validate(self, max_samples: int | None = None) -> int:
+        """Decode every image and label file the first ``max_samples`` samples use (all when
+        None) and check that they fit together; return the number of images checked.
+
+        Raises the :class:`DatasetError` that reading the first bad file would raise later
+        (it names the file). Files are decoded one at a time and dropped, so memory stays at
+        one image.
+        """
+        samples = self._sample_index()
+        chosen = samples if max_samples is None else samples[:max_samples]
+        images = sorted({image_index for image_index, _ in chosen})
+        for image_index in images:
+            self._load(image_index)
+        self._cache = None
+        return len(images)
 
     def load_instances(self, image_index: int) -> tuple[np.ndarray, np.ndarray]:
         """``(image (H, W, 3) uint8, labels (H, W) int32)``: 0 background, k > 0, -1 ignore."""
@@ -154,7 +184,7 @@ class InstanceDataset:
             return self._cache[1], self._cache[2]
         image_path = self._images[image_index]
         try:
-            image = load_rgb(image_path)
+            image = load_rgb(image_path, self.max_pixels)
         except ImageError as exc:
             raise DatasetError(f"{self.name} dataset: {exc}") from exc
         labels = self._read_labels(image_index)
@@ -176,13 +206,13 @@ class GrabCutDataset(InstanceDataset):
     folders = ("data_GT", "boundary_GT")
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        base = _check_root(root)
-        images = _list_images(base / self.folders[0])
-        masks = _match_files(images, base / self.folders[1], IMAGE_SUFFIXES, "mask")
+        base = check_root(root)
+        images = list_images(base / self.folders[0])
+        masks = match_files(images, base / self.folders[1], IMAGE_SUFFIXES, "mask")
         super().__init__(base, images, masks)
 
     def _decode_labels(self, path: Path) -> np.ndarray:
-        raw = _first_channel(read_image(path))
+        raw = _first_channel(read_image(path, self.max_pixels))
         labels = np.zeros(raw.shape, dtype=np.int32)
         labels[raw > 128] = 1
         labels[raw == 128] = -1
@@ -203,13 +233,13 @@ class DavisDataset(InstanceDataset):
     one_object_per_image = True
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        base = _check_root(root)
-        images = _list_images(base / "img")
-        masks = _match_files(images, base / "gt", IMAGE_SUFFIXES, "mask")
+        base = check_root(root)
+        images = list_images(base / "img")
+        masks = match_files(images, base / "gt", IMAGE_SUFFIXES, "mask")
         super().__init__(base, images, masks)
 
     def _decode_labels(self, path: Path) -> np.ndarray:
-        raw = read_image(path)
+        raw = read_image(path, self.max_pixels)
         if raw.ndim == 3:
             raw = raw[..., :3].max(axis=2)  # colour channels only: an opaque alpha is no object
         return (raw > 0).astype(np.int32)
@@ -226,12 +256,12 @@ class SBDDataset(InstanceDataset):
     splits = ("train", "val")
 
     def __init__(self, root: str | os.PathLike[str], split: str | None = None) -> None:
-        base = _check_root(root)
+        base = check_root(root)
         self.split = "val" if split is None else split
         if self.split not in self.splits:
             raise DatasetError(f"sbd dataset: split must be one of {self.splits}, not {split!r}")
         listing = base / f"{self.split}.txt"
-        image_dir, inst_dir = _check_dir(base / "img"), _check_dir(base / "inst")
+        image_dir, inst_dir = check_dir(base / "img"), check_dir(base / "inst")
         if not listing.is_file():
             raise DatasetError(f"sbd dataset: missing split file {listing}")
         try:
@@ -243,7 +273,7 @@ class SBDDataset(InstanceDataset):
             raise DatasetError(f"sbd dataset: no images found in {listing}")
         images = [image_dir / f"{stem}.jpg" for stem in stems]
         insts = [inst_dir / f"{stem}.mat" for stem in stems]
-        _require_files(images + insts, f"listed in {listing}")
+        require_files(images + insts, f"listed in {listing}")
         super().__init__(base, images, insts)
 
     def _decode_labels(self, path: Path) -> np.ndarray:
@@ -269,11 +299,11 @@ class FolderDataset(InstanceDataset):
     default_split: str | None = None
 
     def __init__(self, root: str | os.PathLike[str], split: str | None = None) -> None:
-        base = _check_root(root)
+        base = check_root(root)
         self.split = split
         folder = self._resolve_split(base, split)
-        images = _list_images(folder / "images")
-        labels = _match_files(images, folder / "labels", LABEL_SUFFIXES, "label", "_labels")
+        images = list_images(folder / "images")
+        labels = match_files(images, folder / "labels", LABEL_SUFFIXES, "label", "_labels")
         super().__init__(base, images, labels)
 
     def _resolve_split(self, base: Path, split: str | None) -> Path:
@@ -295,7 +325,7 @@ class FolderDataset(InstanceDataset):
         return base
 
     def _decode_labels(self, path: Path) -> np.ndarray:
-        raw = read_labels(path)
+        raw = read_labels(path, self.max_pixels)
         if raw.ndim != 2:
             raise DatasetError(
                 f"{self.name} dataset: {path}: label image of shape {raw.shape} is not 2-D; "
@@ -328,95 +358,24 @@ _READERS: dict[str, type[InstanceDataset]] = {
 
 
 def open_dataset(
-    kind: str, root: str | os.PathLike[str], split: str | None = None
+    kind: str,
+    root: str | os.PathLike[str],
+    split: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> InstanceDataset:
-    """Open ``root`` as a dataset of ``kind`` (one of :data:`DATASET_KINDS`)."""
+    """Open ``root`` as a dataset of ``kind`` (one of :data:`DATASET_KINDS`); its readers
+    refuse files above ``max_pixels`` pixels (0 = no limit)."""
     reader = _READERS.get(kind)
     if reader is None:
         raise DatasetError(f"unknown dataset kind {kind!r}; choose one of {DATASET_KINDS}")
     if issubclass(reader, (SBDDataset, FolderDataset)):
-        return reader(root, split)
-    if split is not None:
+        dataset = reader(root, split)
+    elif split is not None:
         raise DatasetError(f"{kind} datasets have no splits, got split={split!r}")
-    return reader(root)
-
-
-def _check_root(root: str | os.PathLike[str]) -> Path:
-    path = Path(root).expanduser()
-    if not path.is_dir():
-        what = "is not a folder" if path.exists() else "does not exist"
-        raise DatasetError(f"dataset root {path} {what}")
-    return path
-
-
-def _check_dir(path: Path) -> Path:
-    if not path.is_dir():
-        raise DatasetError(f"missing folder {path}")
-    return path
-
-
-def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    """Visible files of ``folder`` whose suffix (any case) is in ``suffixes``, sorted by name."""
-    return sorted(
-        (
-            p
-            for p in folder.iterdir()
-            if p.suffix.lower() in suffixes and not p.name.startswith(".")
-        ),
-        key=lambda p: p.name,
-    )
-
-
-def _list_images(folder: Path) -> list[Path]:
-    images = _files(_check_dir(folder), IMAGE_SUFFIXES)
-    if not images:
-        raise DatasetError(f"no images found in {folder} (looked for {', '.join(IMAGE_SUFFIXES)})")
-    seen: dict[str, Path] = {}
-    for path in images:
-        if path.stem in seen:
-            raise DatasetError(
-                f"two images share the stem {path.stem!r}: {seen[path.stem]}, {path}"
-            )
-        seen[path.stem] = path
-    return images
-
-
-def _match_files(
-    images: list[Path], folder: Path, suffixes: tuple[str, ...], what: str, alt_tail: str = ""
-) -> list[Path]:
-    """For every image the one file of ``folder`` with its stem (or ``stem + alt_tail``)."""
-    by_stem: dict[str, list[Path]] = {}
-    for path in _files(_check_dir(folder), suffixes):
-        by_stem.setdefault(path.stem, []).append(path)
-    matched: list[Path] = []
-    missing: list[str] = []
-    for image in images:
-        names = [image.stem] + ([image.stem + alt_tail] if alt_tail else [])
-        candidates = [p for name in names for p in by_stem.get(name, [])]
-        if len(candidates) > 1:
-            listed = ", ".join(p.name for p in candidates)
-            raise DatasetError(f"{image}: several {what} files in {folder} match it: {listed}")
-        if candidates:
-            matched.append(candidates[0])
-        else:
-            missing.append(image.name)
-    if missing:
-        pattern = "<stem>" + (f"[{alt_tail}]" if alt_tail else "") + "{" + "|".join(suffixes) + "}"
-        more = " ..." if len(missing) > 5 else ""
-        raise DatasetError(
-            f"{len(missing)} image(s) in {images[0].parent} have no {what} file {pattern} "
-            f"in {folder}: {', '.join(missing[:5])}{more}"
-        )
-    return matched
-
-
-def _require_files(paths: list[Path], context: str) -> None:
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        more = " ..." if len(missing) > 5 else ""
-        raise DatasetError(
-            f"{len(missing)} file(s) {context} are missing: {', '.join(missing[:5])}{more}"
-        )
+    else:
+        dataset = reader(root)
+    dataset.max_pixels = max_pixels
+    return dataset
 
 
 def _first_channel(raw: np.ndarray) -> np.ndarray:

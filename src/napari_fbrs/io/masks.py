@@ -17,7 +17,13 @@ import numpy as np
 
 from napari_fbrs.atomic import atomic_path
 
-from .images import TIFF_SUFFIXES, ImageError
+from .images import (
+    DEFAULT_MAX_PIXELS,
+    TIFF_SUFFIXES,
+    ImageError,
+    image_shape,
+    pillow_guard_lifted,
+)
 
 PNG_SUFFIXES = (".png",)
 LABEL_SUFFIXES = TIFF_SUFFIXES + PNG_SUFFIXES
@@ -65,8 +71,12 @@ def write_labels(path: str | os.PathLike[str], labels: np.ndarray) -> Path:
     return path
 
 
-def read_labels(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a TIFF or PNG label image as stored (palette PNGs give their indices)."""
+def read_labels(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read a TIFF or PNG label image as stored (palette PNGs give their indices).
+
+    Like every reader, refuses a file of more than ``max_pixels`` pixels from its header,
+    before decoding (0 = no limit; see :mod:`napari_fbrs.io.images`).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in LABEL_SUFFIXES:
@@ -75,8 +85,7 @@ def read_labels(path: str | os.PathLike[str]) -> np.ndarray:
         )
     if not path.is_file():
         raise ImageError(f"{path}: no such label file")
-    if path.stat().st_size == 0:
-        raise ImageError(f"{path}: the file is empty")
+    image_shape(path, max_pixels, what="label image")
     try:
         if suffix in TIFF_SUFFIXES:
             import tifffile
@@ -85,7 +94,7 @@ def read_labels(path: str | os.PathLike[str]) -> np.ndarray:
         else:
             from PIL import Image
 
-            with Image.open(path) as image:
+            with pillow_guard_lifted(), Image.open(path) as image:
                 labels = np.array(image)
     except Exception as exc:  # decoders raise many types for truncated or foreign files
         text = str(exc).strip()
