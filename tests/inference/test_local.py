@@ -210,3 +210,31 @@ def test_a_grown_window_passes_the_last_prediction_to_previous_mask_models() -> 
     local.set_image(plane_source(_disks((300, 300), [(150, 150, 70)])))
     local.predict_map([Click(150, 150, True)])
     assert oracle.prev_masks == len(oracle.shapes) - 1 >= 1  # every grown window got one
+
+
+def test_an_existing_mask_starts_the_object(tiny_model, image) -> None:
+    mask = np.zeros(image.shape[:2], np.float32)
+    mask[10:30, 20:40] = 1
+    plain = Predictor(tiny_model, _config())
+    plain.set_image(image)
+    local = LocalWindowPredictor(Predictor(tiny_model, _config()), LocalWindowConfig(64))
+    local.set_image(image)
+    plain.set_previous_mask(mask)
+    local.set_previous_mask(mask)  # whole image: handed on as it is
+    np.testing.assert_array_equal(local.predict_map(CLICKS[:1]).probs, plain.predict(CLICKS[:1]))
+
+    oracle = BrightOracle()
+    oracle.uses_prev_mask = True
+    big = LocalWindowPredictor(oracle, LocalWindowConfig(size=64))
+    big.set_image(plane_source(_disks((400, 400), [(100, 100, 10)])))
+    existing = np.zeros((400, 400), np.float32)
+    existing[90:111, 90:111] = 1
+    big.set_previous_mask(existing)
+    before = big.get_state()
+    big.predict_map([Click(100, 100, True)])
+    assert oracle.prev_masks == 1  # the first window got the mask, cropped to it
+    big.set_state(before)  # undo the first click: the object still starts from the mask
+    big.predict_map([Click(100, 100, True)])
+    assert oracle.prev_masks == 2
+    with pytest.raises(ValueError, match="differs from image"):
+        big.set_previous_mask(np.zeros((10, 10)))

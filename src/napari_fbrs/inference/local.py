@@ -174,13 +174,39 @@ class LocalWindowPredictor:
         return LocalState(self._window, self._rgb, self.predictor.get_state(), self._map)
 
     def set_state(self, state: LocalState) -> None:
-        if state.window is None or state.rgb is None:
+        if state.window is None or state.rgb is None:  # before the first click
             self.reset()
+            self._map = state.map  # an existing mask the object started from
             return
         if state.window != self._window or state.rgb is not self._rgb:
             self.predictor.set_image(state.rgb)
         self.predictor.set_state(state.inner)
         self._window, self._rgb, self._map = state.window, state.rgb, state.map
+
+    def set_previous_mask(self, probs: np.ndarray | ProbabilityMap | None) -> None:
+        """Start the object from an existing mask (see ``Predictor.set_previous_mask``):
+        a full-size ``H x W`` array or a :class:`ProbabilityMap` (a window of the image).
+
+        On a windowed image the mask is kept as the object's last map: windows then grow
+        around it, and previous-mask models get it cropped to each window.
+        """
+        if self._whole:
+            full = probs.full() if isinstance(probs, ProbabilityMap) else probs
+            self.predictor.set_previous_mask(full)
+            return
+        if probs is not None and not isinstance(probs, ProbabilityMap):
+            array = np.asarray(probs, dtype=np.float32)
+            if array.shape != self.image_shape:
+                raise ValueError(f"mask shape {array.shape} differs from image {self.image_shape}")
+            box = Box.of_mask(array > 0)
+            probs = (
+                None
+                if box is None
+                else ProbabilityMap(array[box.slices].copy(), box.origin, self.image_shape)
+            )
+        self._map = probs
+        if self._window is not None and self.predictor.uses_prev_mask:
+            self.predictor.set_previous_mask(None if probs is None else _crop(probs, self._window))
 
     # -- prediction --------------------------------------------------------------------------
     def predict(self, clicks: Sequence[Click]) -> np.ndarray:
