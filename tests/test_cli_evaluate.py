@@ -226,7 +226,7 @@ def test_ctrl_c_keeps_the_objects_done_as_a_max_samples_result(
     monkeypatch.setattr(RandomWalkerPredictor, "predict", predict_then_interrupt)
     stopped = tmp_path / "stopped.json"
     capsys.readouterr()
-    assert main([*base, "--output", str(stopped)]) == 0
+    assert main([*base, "--output", str(stopped)]) == 130  # stopped early, as shells report
     err = capsys.readouterr().err
     assert "stopping after this object" in err and "--max-samples 1" in err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored

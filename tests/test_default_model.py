@@ -121,7 +121,7 @@ def test_info_and_models_show_the_builtin_model(capsys) -> None:
     assert re.search(r"^default\s+hrnet18s_ocr64", out, flags=re.MULTILINE)
 
 
-def test_export_writes_a_slim_half_copy_and_refuses_to_overwrite(
+def test_export_writes_a_slim_half_copy_and_replaces_an_existing_one(
     tmp_path, tiny_checkpoint, capsys
 ) -> None:
     output = tmp_path / "slim.pth"
@@ -135,8 +135,12 @@ def test_export_writes_a_slim_half_copy_and_refuses_to_overwrite(
     ):
         if a.is_floating_point():
             torch.testing.assert_close(b, a.half().float(), msg=name)
-    assert main(["export", str(tiny_checkpoint), str(output)]) == 2
-    assert "exists" in capsys.readouterr().err
+    # the one overwrite rule (README, Command line): outputs are replaced, inputs never
+    output.write_bytes(b"an older export")
+    assert main(["export", str(tiny_checkpoint), str(output)]) == 0
+    assert load_checkpoint(output).source_dtype == "float16"
+    assert main(["export", str(output), str(output)]) == 2
+    assert "that is the checkpoint being exported" in capsys.readouterr().err
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
     assert main(["export", str(bad), str(tmp_path / "x.pth")]) == 2

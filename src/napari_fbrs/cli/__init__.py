@@ -6,8 +6,13 @@ lazily, so ``--help`` and ``models`` answer at once.
 
 Exit codes: 0 success; 2 bad input (a missing or unreadable file, a corrupt or foreign
 checkpoint, malformed clicks, an unknown weights name, an unusable device, no network for a
-download, an empty dataset), reported as one line on stderr, never as a traceback; 130
-interrupted. A traceback therefore always means a bug.
+download, an empty dataset, an output that cannot be written or would replace an input),
+reported as one line on stderr, never as a traceback; 130 interrupted (also after the clean
+stop of ``train`` and ``evaluate``, which still print and save what they finished). A
+traceback therefore always means a bug.
+
+``main`` first calls :func:`napari_fbrs.threads.configure_threads`, before any subcommand
+imports torch, so that torch's OpenMP pool sleeps instead of spinning when the CPU is shared.
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ from collections.abc import Callable
 from typing import Any
 
 from napari_fbrs.cli import evaluate, models, predict, train, view
-from napari_fbrs.cli.common import EXIT_BAD_INPUT, MASK_SUFFIXES, PROG, CLIError
+from napari_fbrs.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    MASK_SUFFIXES,
+    PROG,
+    CLIError,
+)
 from napari_fbrs.cli.options import add_predictor_options, predictor_config_from_args
 
 __all__ = [
@@ -57,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand and return its exit code (argparse's own usage errors give 2)."""
+    from napari_fbrs.threads import configure_threads
+
+    try:
+        configure_threads()  # before torch is imported by any subcommand
+    except ValueError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -70,4 +88,4 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED

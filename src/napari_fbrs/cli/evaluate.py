@@ -6,9 +6,19 @@ import argparse
 import sys
 from typing import Any
 
-from napari_fbrs.cli.common import CLIError, check_output, float_in, int_at_least, load_model
+from napari_fbrs.cli.common import (
+    EXIT_INTERRUPTED,
+    CLIError,
+    check_output,
+    error_reason,
+    float_in,
+    int_at_least,
+    load_model,
+    refuse_inputs,
+)
 from napari_fbrs.cli.common import select_device as pick_device
 from napari_fbrs.cli.options import add_predictor_options, predictor_config_from_args
+from napari_fbrs.cli.predict import add_max_pixels_option
 
 DATASETS = ("sbd", "grabcut", "berkeley", "davis", "coco_mval", "dsb2018", "folder")
 METHODS = ("model", "random-walker")
@@ -74,6 +84,7 @@ def add_parser(subparsers: Any) -> None:
         "(CPU only; the clicks and IoUs of one process with as many threads per object) [1]",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_max_pixels_option(parser)
     add_predictor_options(parser, default_preset="eval")
     parser.set_defaults(handler=run)
 
@@ -85,17 +96,23 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from None
     json_path = check_output(args.output, (".json",), "--output")
     plot_path = check_output(args.plot, (".png",), "--plot")
+    if plot_path is not None:
+        _require_matplotlib()
 
     from napari_fbrs.evaluation.noc import EvalSettings, evaluate_dataset
     from napari_fbrs.evaluation.report import format_table, plot_curve, write_json
     from napari_fbrs.io.datasets import DatasetError, open_dataset
 
-    try:
-        dataset = open_dataset(args.dataset, args.root, split=args.split)
+    try:  # every file the run will read is decoded once here, before the first object
+        dataset = open_dataset(args.dataset, args.root, args.split, args.max_pixels)
+        if len(dataset) == 0:
+            raise CLIError(f"{args.root}: the {args.dataset} dataset holds no samples")
+        dataset.validate(args.max_samples)
     except (DatasetError, ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
-    if len(dataset) == 0:
-        raise CLIError(f"{args.root}: the {args.dataset} dataset holds no samples")
+    refuse_inputs(
+        {"--output": json_path, "--plot": plot_path}, [args.checkpoint, *dataset.files()]
+    )
 
     if args.method == "model":
         from napari_fbrs.inference.predictor import Predictor
@@ -153,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
     except (DatasetError, OSError) as exc:
         raise CLIError(str(exc)) from None
     done = len(result.samples)
-    if stop.requested and done < min(len(dataset), args.max_samples or len(dataset)):
+    interrupted = stop.requested and done < min(len(dataset), args.max_samples or len(dataset))
+    if interrupted:
         note = f"interrupted after {done} objects: these results are those of --max-samples {done}"
         provenance["interrupted"] = note
         print(note, file=sys.stderr)
@@ -161,12 +179,26 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(result))
     if json_path is not None:
         provenance.update(preset=args.preset, argv=list(args.argv))
-        write_json(result, json_path, provenance)
+        try:
+            write_json(result, json_path, provenance)
+        except OSError as exc:
+            raise CLIError(f"--output {json_path}: cannot write ({error_reason(exc)})") from None
         print(f"wrote {json_path}", file=sys.stderr)
     if plot_path is not None:
         try:
             plot_curve(result, plot_path)
-        except RuntimeError as exc:  # matplotlib missing
-            raise CLIError(str(exc)) from None
+        except OSError as exc:
+            raise CLIError(f"--plot {plot_path}: cannot write ({error_reason(exc)})") from None
         print(f"wrote {plot_path}", file=sys.stderr)
-    return 0
+    return EXIT_INTERRUPTED if interrupted else 0
+
+
+def _require_matplotlib() -> None:
+    """``--plot`` needs matplotlib: find out before the evaluation, not after it."""
+    try:
+        import matplotlib.figure  # noqa: F401
+    except ImportError:
+        raise CLIError(
+            "--plot needs matplotlib, which is not installed: pip install matplotlib "
+            "(or pip install 'napari-fbrs[plot]'), or leave out --plot"
+        ) from None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from napari_fbrs.cli.common import PROG, CLIError, load_model
+from napari_fbrs.cli.common import PROG, CLIError, check_output, error_reason, load_model
 
 
 # -- info --------------------------------------------------------------------------------------
@@ -139,23 +140,36 @@ def add_export_parser(subparsers: Any) -> None:
     parser.add_argument("checkpoint", help="a .pth file or a weights name")
     parser.add_argument("output", help="the .pth file to write")
     parser.add_argument("--float32", action="store_true", help="keep float32 weights")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing output")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="accepted for compatibility: an existing output is always replaced (atomically)",
+    )
     parser.set_defaults(handler=_run_export)
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    import shutil
+
     from napari_fbrs.model.checkpoint import CheckpointError, export_checkpoint, sha256_of
     from napari_fbrs.model.weights import WeightsError, resolve_checkpoint
 
-    output = Path(args.output)
-    if output.exists() and not args.force:
-        raise CLIError(f"{output} exists; pass --force to overwrite it")
+    output = check_output(args.output, None, "output")
+    assert output is not None
     try:
         source = resolve_checkpoint(args.checkpoint)
-        if source.resolve() == output.resolve():
-            raise CLIError("the output must be a different file from the checkpoint")
-        export_checkpoint(source, output, half=not args.float32)
-    except (WeightsError, CheckpointError) as exc:
+    except WeightsError as exc:
         raise CLIError(str(exc)) from None
+    if output.exists() and os.path.samefile(source, output):
+        raise CLIError(f"output {output}: that is the checkpoint being exported; choose another")
+    try:
+        export_checkpoint(source, output, half=not args.float32)
+    except CheckpointError as exc:
+        raise CLIError(str(exc)) from None
+    except (OSError, RuntimeError) as exc:  # torch reports a full disk as a RuntimeError
+        free_mb = shutil.disk_usage(output.parent).free / 1e6
+        raise CLIError(
+            f"output {output}: cannot write ({error_reason(exc)}; {free_mb:.0f} MB free there)"
+        ) from None
     print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB)\nsha256 {sha256_of(output)}")
     return 0

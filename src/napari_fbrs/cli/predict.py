@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import ExitStack
 from typing import Any
 
 from napari_fbrs.cli.common import (
@@ -11,10 +12,12 @@ from napari_fbrs.cli.common import (
     PROG,
     CLIError,
     check_output,
+    error_reason,
+    int_at_least,
     load_model,
     read_clicks,
+    refuse_inputs,
     select_device,
-    write_npz,
 )
 from napari_fbrs.cli.options import add_predictor_options, predictor_config_from_args
 
@@ -54,9 +57,24 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--save-probs", metavar="NPZ", help="probs float32 [n_clicks, H, W] and clicks [n, 3]"
     )
+    add_max_pixels_option(parser)
     parser.add_argument("--device", default="auto", help="auto (cuda>mps>cpu), cpu, cuda[:N], mps")
     add_predictor_options(parser)
     parser.set_defaults(handler=run)
+
+
+def add_max_pixels_option(parser: argparse.ArgumentParser) -> None:
+    """``--max-pixels``, shared with ``evaluate``: the decoder's size limit."""
+    from napari_fbrs.io.images import DEFAULT_MAX_PIXELS
+
+    parser.add_argument(
+        "--max-pixels",
+        type=int_at_least(0),
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help="refuse image files of more than N pixels, from their header, before decoding; "
+        f"0 = no limit [{DEFAULT_MAX_PIXELS:_}]",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from None
     output = check_output(args.output, MASK_SUFFIXES, "--output")
     probs_path = check_output(args.save_probs, (".npz",), "--save-probs")
+    refuse_inputs(
+        {"--output": output, "--save-probs": probs_path},
+        [args.image, args.clicks_file, args.checkpoint],
+    )
     clicks = read_clicks(args)
 
     from napari_fbrs.io.images import load_rgb, to_model_rgb
@@ -77,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         if args.sample is not None:
             image = to_model_rgb(load_sample(args.sample))
         else:
-            image = load_rgb(args.image)
+            image = load_rgb(args.image, args.max_pixels)
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
     image_name = args.image if args.sample is None else f"sample {args.sample}"
@@ -91,29 +113,23 @@ def run(args: argparse.Namespace) -> int:
     device = select_device(args.device)
     loaded = load_model(args.checkpoint, device)
 
-    import numpy as np
-    from tqdm import tqdm
-
     from napari_fbrs.inference.predictor import Predictor
 
     predictor = Predictor(loaded.model, config, device)
     predictor.set_image(image)
-    maps, stats = [], []
-    for count in tqdm(range(1, len(clicks) + 1), desc="clicks", unit="click", file=sys.stderr):
-        maps.append(predictor.predict(clicks[:count]))
-        stats.append((predictor.last.seconds, predictor.last.lbfgs_evals))
-    probs = np.stack(maps).astype(np.float32, copy=False)
-    mask = (probs[-1] > config.prob_thresh).astype(np.uint8)
-
-    if probs_path is not None:
-        triples = np.array([[c.row, c.col, float(c.positive)] for c in clicks], np.float64)
-        write_npz(probs_path, probs=probs, clicks=triples)
+    try:
+        last, stats = _apply_clicks(predictor, clicks, probs_path, height, width)
+    except OSError as exc:
+        raise CLIError(f"--save-probs {probs_path}: cannot write ({error_reason(exc)})") from None
+    mask = (last > config.prob_thresh).astype("uint8")
     if output is not None:
         from napari_fbrs.io.masks import write_mask
 
         try:
             write_mask(output, mask)
-        except (ValueError, OSError) as exc:
+        except OSError as exc:
+            raise CLIError(f"--output {output}: cannot write ({error_reason(exc)})") from None
+        except ValueError as exc:
             raise CLIError(str(exc)) from None
 
     print(f"{loaded.arch} on {device}, {config.mode.value}, preset {args.preset}")
@@ -132,3 +148,32 @@ def run(args: argparse.Namespace) -> int:
     if probs_path is not None:
         print(f"wrote {probs_path} (probs {len(clicks)} x {height} x {width} float32)")
     return 0
+
+
+def _apply_clicks(
+    predictor: Any, clicks: tuple[Any, ...], probs_path: Any, height: int, width: int
+) -> tuple[Any, list[tuple[float, int]]]:
+    """Apply the clicks one at a time; return the last map and (seconds, evals) per click.
+
+    Only the latest full-resolution map is kept; with ``probs_path`` every map is streamed
+    into the ``.npz`` as soon as it exists (:mod:`napari_fbrs.cli.probs`).
+    """
+    import numpy as np
+    from tqdm import tqdm
+
+    from napari_fbrs.cli.probs import probs_writer
+
+    stats: list[tuple[float, int]] = []
+    last = None
+    triples = np.array([[c.row, c.col, float(c.positive)] for c in clicks], np.float64)
+    with ExitStack() as stack:
+        add = None
+        if probs_path is not None:
+            add = stack.enter_context(probs_writer(probs_path, triples, height, width))
+        for count in tqdm(range(1, len(clicks) + 1), desc="clicks", unit="click", file=sys.stderr):
+            last = predictor.predict(clicks[:count])
+            stats.append((predictor.last.seconds, predictor.last.lbfgs_evals))
+            if add is not None:
+                add(last)
+    assert last is not None  # read_clicks never returns an empty tuple
+    return last, stats

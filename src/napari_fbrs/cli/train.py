@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from napari_fbrs.cli.common import CLIError
+from napari_fbrs.cli.common import EXIT_INTERRUPTED, CLIError, check_writable, error_reason
 from napari_fbrs.cli.stopping import StopRequest, stop_on_signals
 
 
@@ -45,10 +45,11 @@ def run(args: argparse.Namespace) -> int:
     from napari_fbrs.training.config import load_recipe
     from napari_fbrs.training.trainer import train
 
+    out = Path(args.out) if args.out else Path("runs") / Path(args.recipe).stem
     try:
         config = load_recipe(args.recipe, args.set)
+        check_run_folder(out)
         init = resolve_checkpoint(args.init) if args.init else None
-        out = Path(args.out) if args.out else Path("runs") / Path(args.recipe).stem
         stop = StopRequest()
         with stop_on_signals(
             stop,
@@ -66,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
             )
     except (ValueError, WeightsError, FileExistsError, FileNotFoundError) as exc:
         raise CLIError(str(exc)) from None
+    except OSError as exc:  # e.g. a full disk while writing a checkpoint
+        named = exc.filename and not _is_temporary(exc.filename)
+        where = str(exc.filename) if named else f"--out {out}"
+        raise CLIError(f"{where}: {error_reason(exc)}") from None
     if os.environ.get("RANK", "0") == "0":
         print(
             f"{summary.arch}: {summary.steps} steps, {summary.epochs_completed} epochs in "
@@ -81,4 +86,25 @@ def run(args: argparse.Namespace) -> int:
         if summary.best_checkpoint is not None:
             print(f"best checkpoint: {summary.best_checkpoint} ({summary.best_metric:.3f})")
         sys.stdout.flush()
-    return 0
+    return EXIT_INTERRUPTED if summary.cancelled else 0
+
+
+def check_run_folder(out: Path) -> None:
+    """Refuse an ``--out`` that cannot take a run, before any data or model is loaded.
+
+    It must be a folder or not exist yet, and its nearest existing folder must take new
+    files (a probe file is made and removed there).
+    """
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out}: is a file, not a folder")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CLIError(f"--out {out}: {existing} is a file, not a folder")
+    check_writable(existing, f"--out {out}")
+
+
+def _is_temporary(name: str | bytes) -> bool:
+    """The atomic writer's temporary files start with a dot (``.last.pth.x1y2.pth``)."""
+    return Path(str(name)).name.startswith(".")

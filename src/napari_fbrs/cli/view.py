@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from napari_fbrs.cli.common import CLIError, check_output
+from napari_fbrs.cli.common import CLIError, check_output, refuse_inputs
 from napari_fbrs.cli.predict import SAMPLE_NAMES
 
 
@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"{args.image}: no such file")
     if args.checkpoint is not None and not Path(args.checkpoint).is_file():
         raise CLIError(f"{args.checkpoint}: no such file")
+    refuse_inputs({"--screenshot": screenshot}, [args.image, args.checkpoint])
 
     from napari_fbrs._napari.launch import LaunchError, open_viewer
 

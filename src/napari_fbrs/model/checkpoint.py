@@ -77,6 +77,9 @@ def read_checkpoint(
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated / foreign files
+        refusal = _code_refusal(exc)
+        if refusal is not None:  # "from None": torch's own advice must not travel along
+            raise CheckpointError(f"{path}: {refusal}") from None
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint ({_load_failure(exc)})"
         ) from exc
@@ -85,7 +88,7 @@ def read_checkpoint(
         state_dict, arch, meta, official = (
             obj["state_dict"],
             obj["arch"],
-            dict(obj.get("meta") or {}),
+            _checked_meta(obj.get("meta"), path),
             False,
         )
         if not isinstance(arch, str) or arch not in ARCHITECTURES:
@@ -116,19 +119,89 @@ def read_checkpoint(
     return arch, dict(state_dict), meta, official
 
 
+# What torch's weights-only unpickler says when a pickle asks for more than tensors and plain
+# containers: an importable name (GLOBAL), a call (REDUCE), a class to instantiate or build.
+_CODE_PATTERN = re.compile(r"GLOBAL|call reduce|Can only (?:create|build)|allowlisted")
+# Pickle opcodes that import or instantiate (INST, OBJ, EXT1/2/4, NEWOBJ_EX); the unpickler
+# reports them as "Unsupported operand N".
+_OBJECT_OPCODES = frozenset({ord("i"), ord("o"), 0x82, 0x83, 0x84, 0x92})
+
+
+def _checked_meta(meta: object, path: Path) -> dict[str, Any]:
+    """A checkpoint's ``meta``: absent/None (no metadata) or a mapping with string keys."""
+    if meta is None:
+        return {}
+    if not isinstance(meta, Mapping):
+        raise CheckpointError(
+            f"{path}: its 'meta' entry is of type {type(meta).__name__}, not a mapping of "
+            "names to values, so this is not a napari-fbrs checkpoint"
+        )
+    bad = [key for key in meta if not isinstance(key, str)]
+    if bad:
+        raise CheckpointError(f"{path}: its 'meta' has a key that is not a string: {bad[0]!r}")
+    return dict(meta)
+
+
+def _code_refusal(exc: Exception) -> str | None:
+    """Our message when torch's weights-only unpickler refused the file, else None.
+
+    That unpickler accepts tensors and plain containers only; anything else in the pickle (a
+    class, a function call such as ``os.system``, an instruction that instantiates) is refused
+    before it runs. Torch's own text then advises re-running with ``weights_only=False``,
+    which for a file that tried to run code is the one thing not to do, so none of it is
+    passed on.
+    """
+    inner = _unpickler_error(exc)
+    if inner is None:
+        return None
+    operand = re.search(r"Unsupported operand (\d+)", inner)
+    if operand is not None and int(operand.group(1)) in _OBJECT_OPCODES:
+        what = f" (pickle instruction {_opcode_name(int(operand.group(1)))})"
+    elif _CODE_PATTERN.search(inner):
+        match = re.search(r"GLOBAL (\S+)", inner) or re.search(
+            r"(?:got|function) (<[^>]+>|\S+)", inner
+        )
+        what = f" ({match.group(1)})" if match else ""
+    else:
+        return None  # e.g. an unknown opcode in a damaged file: not readable, not code
+    return (
+        f"refused for safety: the file contains code or Python objects{what}, not just "
+        "tensors, and loading it could run that code; nothing from it was run. Use a "
+        "checkpoint that holds plain tensors (official f-BRS files and napari-fbrs "
+        "checkpoints do)"
+    )
+
+
+def _unpickler_error(exc: Exception) -> str | None:
+    """The weights-only unpickler's own reason inside torch's message, if it raised."""
+    text = str(exc)
+    if "Weights only load failed" not in text:
+        return None
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    for line in (line.strip() for line in text.splitlines()):
+        advice = "weights_only" in line or line.startswith(("Weights only", "Check the doc"))
+        if line and not advice:
+            return line
+    return ""
+
+
+def _opcode_name(code: int) -> str:
+    import pickletools
+
+    op = pickletools.code2op.get(chr(code))
+    return op.name if op is not None else str(code)
+
+
 def _load_failure(exc: Exception) -> str:
     """A one-line reason for a failed ``torch.load(weights_only=True)``."""
+    inner = _unpickler_error(exc)
+    if inner is not None:  # not code, but not a pickle of tensors either (a damaged file)
+        return f"unpickling failed: {inner}" if inner else "unpickling failed"
     text = str(exc)
-    match = re.search(r"Unsupported global: GLOBAL (\S+)", text)
-    if match:
-        return (
-            f"it contains a Python object ({match.group(1)}) other than tensors; "
-            "refused for safety, nothing from the file was run"
-        )
-    match = re.search(r"WeightsUnpickler error: \s*(.+)", text)
-    if match:
-        return f"unpickling failed: {match.group(1).strip().splitlines()[0]}"
     first = text.strip().splitlines()[0] if text.strip() else ""
+    if "weights_only" in first:  # never pass on advice about switching the check off
+        first = ""
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 

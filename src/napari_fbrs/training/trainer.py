@@ -59,6 +59,7 @@ from .records import (
     rng_state,
     set_rng_state,
 )
+from .run_folder import RunFolder
 from .validation import noc_key, validate
 
 LAST, BEST = "last.pth", "best.pth"
@@ -463,7 +464,9 @@ def train(
     ``resume`` continues ``out_dir/last.pth`` exactly; ``init`` (a new run only) starts from a
     whole official or own checkpoint; ``device`` overrides ``train.device``; ``on_step``
     reports progress and can stop the run (see :data:`StepCallback`). A directory that
-    already holds a run is refused unless ``resume`` is given, so nothing is overwritten.
+    already holds a run is refused unless ``resume`` is given, so nothing is overwritten. A
+    run that fails before it has written ``last.pth`` removes what it created in ``out_dir``
+    (and ``out_dir`` itself when it made it), so no folder holding only ``config.json`` is left.
     """
     out_dir = Path(out_dir)
     if resume and init:
@@ -478,6 +481,7 @@ def train(
         raise FileExistsError(
             f"{out_dir} already holds a run ({LAST}); resume it or choose another output folder"
         )
+    run_folder = RunFolder(out_dir)  # a run that fails before last.pth takes back its files
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     benchmark = torch.backends.cudnn.benchmark
@@ -502,6 +506,10 @@ def train(
             on_step=on_step,
         )
         return trainer.fit()
+    except BaseException:
+        if ctx.is_main and not last.exists():
+            run_folder.undo()
+        raise
     finally:
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
         torch.backends.cudnn.benchmark = benchmark
