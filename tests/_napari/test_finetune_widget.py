@@ -140,3 +140,70 @@ def test_unlabelled_layers_are_refused_with_a_notification(
     assert widget.start() is None
     assert any("hold no objects" in m for m in messages(notifications, "error"))
     assert not (tmp_path / "x.pth").exists()
+
+
+def _folder_widget(make_napari_viewer, tmp_path, tiny_checkpoint, name: str):  # noqa: ANN001, ANN202
+    items = []
+    for seed in range(4):
+        image, labels = discs(seed=seed)
+        rgb = np.repeat((image // 16).astype(np.uint8)[..., None], 3, axis=2)
+        items.append(LabelledImage(f"n{seed}", rgb, labels))
+    write_finetune_folder(items, tmp_path / "split")
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
+    widget.data_source.value = FROM_FOLDER
+    widget.folder.value = tmp_path / "split" / "train"
+    widget.model_file.value = tiny_checkpoint
+    widget.output.value = tmp_path / name
+    said: list[str] = []
+    original = widget._say
+    widget._say = lambda text: (said.append(text), original(text))[1]
+    return viewer, widget, said
+
+
+@pytest.mark.gui
+def test_the_status_names_each_phase_and_what_it_costs(
+    make_napari_viewer, qtbot, tmp_path, tiny_checkpoint, small_run
+) -> None:
+    viewer, widget, said = _folder_widget(make_napari_viewer, tmp_path, tiny_checkpoint, "p.pth")
+    widget.iterations.value = 2
+    assert "p_data/" in widget.files.text() and "p_run/" in widget.files.text()
+    assert "iteration" in widget.costs.text() and "NoC" in widget.costs.text()
+    widget.start()
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=240_000)
+    phases = [t for t in said if t.startswith(("Measuring", "Training", "Saving"))]
+    first_step = next(i for i, t in enumerate(phases) if t.startswith("Training: step"))
+    assert phases[0].startswith("Measuring NoC with the starting model")  # not "step 1 of 1"
+    assert first_step > 0 and "s per iteration" in phases[first_step]
+    assert any(t.startswith("Measuring NoC with the fine-tuned model") for t in phases)
+    assert widget.result.checkpoint is not None
+    assert not (tmp_path / "p_run").exists()  # the trainer's 50 MB files are not left behind
+
+
+@pytest.mark.gui
+def test_cancel_while_measuring_noc_saves_nothing(
+    make_napari_viewer, qtbot, tmp_path, tiny_checkpoint, small_run
+) -> None:
+    viewer, widget, said = _folder_widget(make_napari_viewer, tmp_path, tiny_checkpoint, "c.pth")
+    widget.iterations.value = 1  # the last step used to end the run as a normal one
+    widget._signal.phase.connect(lambda phase, n: widget.cancel() if phase == "before" else None)
+    widget.start()
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=240_000)
+    assert widget.result.cancelled and widget.result.steps == 0
+    assert not (tmp_path / "c.pth").exists()
+    assert "Cancelled" in widget.status.text()
+
+
+@pytest.mark.gui
+def test_closing_the_viewer_during_a_run_stops_it_quietly(
+    make_napari_viewer, qtbot, tmp_path, tiny_checkpoint, small_run, capfd
+) -> None:
+    viewer, widget, said = _folder_widget(make_napari_viewer, tmp_path, tiny_checkpoint, "v.pth")
+    widget.iterations.value = 500
+    worker = widget.start()
+    qtbot.waitUntil(lambda: any(t.startswith("Training: step") for t in said), timeout=240_000)
+    viewer.close()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=240_000)
+    assert not (tmp_path / "v.pth").exists()
+    err = capfd.readouterr().err
+    assert "has been deleted" not in err and "Traceback" not in err

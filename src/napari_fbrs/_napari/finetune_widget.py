@@ -16,12 +16,20 @@ from pathlib import Path
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, PushButton, RadioButtons, SpinBox
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    PushButton,
+    RadioButtons,
+    SpinBox,
+)
 from napari.layers import Image, Labels
 from napari.qt.threading import FunctionWorker, create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QEvent, QObject, Signal
 from qtpy.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from napari_fbrs.io.images import to_model_rgb
@@ -34,14 +42,30 @@ from napari_fbrs.training.finetune import (
 )
 
 from .model_choice import ModelSource, checkpoint_path, model_choices, register_checkpoint
+from .slots import qt_slot
 
 FROM_LAYERS, FROM_FOLDER = "viewer layers", "folder"
+ITERATION_COST = (
+    "One iteration = one optimiser step on a batch of 4 crops of 320 x 320 px (about 1-3 s on "
+    "a laptop CPU, much less on a GPU); the status shows the measured time per iteration."
+)
+NOC_COST = (
+    "Before and after training, NoC is measured on up to 20 held-out objects with up to 20 "
+    "simulated clicks each (about 0.1-0.5 s per click on a CPU): usually well under a minute."
+)
+PHASES = {
+    "before": "Measuring NoC with the starting model on {n} held-out objects at most...",
+    "training": "Training: {n} iterations; the first one starts...",
+    "export": "Saving the fine-tuned checkpoint...",
+    "after": "Measuring NoC with the fine-tuned model on {n} held-out objects at most...",
+}
 
 
 class _StepSignal(QObject):
-    """Carries progress from the training thread to the Qt thread (queued signal)."""
+    """Carries progress from the training thread to the Qt thread (queued signals)."""
 
     stepped = Signal(int, int, float)
+    phase = Signal(str, int)
 
 
 class FinetuneWidget(QWidget):
@@ -49,7 +73,7 @@ class FinetuneWidget(QWidget):
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__()
-        self.viewer = napari_viewer
+        self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)  # see widget.py
         self.data_source = RadioButtons(
             label="Data", choices=[FROM_LAYERS, FROM_FOLDER], value=FROM_LAYERS
         )
@@ -61,7 +85,9 @@ class FinetuneWidget(QWidget):
             label="or file", mode="r", filter="*.pth", nullable=True, value=None
         )
         self.iterations = SpinBox(label="Iterations", value=100, min=1, max=100_000, step=10)
+        self.iterations.tooltip = ITERATION_COST
         self.output = FileEdit(label="Save as", mode="w", filter="*.pth", value=_default_output())
+        self.keep_run = CheckBox(text="Keep the trainer's files (to resume; about 50 MB)")
         self.start_button = PushButton(text="Fine-tune")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.form = Container(
@@ -74,6 +100,7 @@ class FinetuneWidget(QWidget):
                 self.model_file,
                 self.iterations,
                 self.output,
+                self.keep_run,
                 Container(
                     widgets=[self.start_button, self.cancel_button],
                     layout="horizontal",
@@ -82,11 +109,16 @@ class FinetuneWidget(QWidget):
             ]
         )
         self.status = QLabel("Choose labelled data, a starting model and Fine-tune.")
-        self.status.setWordWrap(True)
-        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.costs = QLabel(f"{ITERATION_COST} {NOC_COST}")
+        self.files = QLabel()
+        for label in (self.status, self.costs, self.files):
+            label.setWordWrap(True)
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout = QVBoxLayout(self)
         layout.addWidget(self.form.native)
         layout.addWidget(self.status)
+        layout.addWidget(self.files)
+        layout.addWidget(self.costs)
         layout.addStretch(1)
 
         self.worker: FunctionWorker | None = None
@@ -95,12 +127,19 @@ class FinetuneWidget(QWidget):
         self._bar: progress | None = None
         self._signal = _StepSignal()
         self._signal.stepped.connect(self._on_step)
+        self._signal.phase.connect(self._on_phase)
+        self._closed = False
+        self._docked = False
+        self._started = 0.0
         self.data_source.changed.connect(self._show_source)
+        self.output.changed.connect(self._show_files)
         self.start_button.changed.connect(self.start)
         self.cancel_button.changed.connect(self.cancel)
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.destroyed.connect(lambda *_: self._cancel.set())
         self._show_source()
+        self._show_files()
 
     # -- choices ----------------------------------------------------------------------------
     def _images(self, _widget: ComboBox) -> list[Image]:
@@ -109,24 +148,36 @@ class FinetuneWidget(QWidget):
     def _labels(self, _widget: ComboBox) -> list[Labels]:
         return [layer for layer in self.viewer.layers if isinstance(layer, Labels)]
 
+    @qt_slot
     def _refresh_layers(self, _event: object = None) -> None:
+        if self._closed:
+            return
         self.image_choice.reset_choices()
         self.labels_choice.reset_choices()
 
-    def _show_source(self) -> None:
+    @qt_slot
+    def _show_files(self, _value: object = None) -> None:
+        output = _pth(self.output.value)
+        self.files.setText(
+            f"Writes {output.name}, and beside it {output.stem}_data/ (your images and labels, "
+            f"split into train/ and val/) and {output.stem}_run/ (the trainer's files, removed "
+            "at the end unless kept)."
+        )
+
+    @qt_slot
+    def _show_source(self, _value: object = None) -> None:
         layers = self.data_source.value == FROM_LAYERS
         self.image_choice.visible = self.labels_choice.visible = layers
         self.folder.visible = not layers
 
     # -- running ----------------------------------------------------------------------------
-    def start(self) -> FunctionWorker | None:
+    @qt_slot
+    def start(self, _value: object = None) -> FunctionWorker | None:
         """Collect the data in the Qt thread, then train in a worker. None if refused."""
         if self.worker is not None and self.worker.is_running:
             self._say("A fine-tuning run is already going; cancel it first.")
             return None
-        output = Path(self.output.value).expanduser()
-        if output.suffix != ".pth":
-            output = output.with_suffix(".pth")
+        output = _pth(self.output.value)
         if output.exists():
             return self._refuse(f"{output} exists; choose another file name.")
         try:
@@ -138,19 +189,45 @@ class FinetuneWidget(QWidget):
         steps = int(self.iterations.value)
         self._cancel.clear()
         self._bar = progress(total=steps, desc="f-BRS fine-tune")
-        self.worker = create_worker(_run, items, folder, source, output, steps, self._hooks())
+        keep = bool(self.keep_run.value)
+        self.worker = create_worker(
+            _run, items, folder, source, output, steps, keep, self._hooks()
+        )
         self.worker.returned.connect(self._on_done)
         self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
         self.start_button.enabled, self.cancel_button.enabled = False, True
-        self._say(f"Preparing data and measuring NoC with the starting model ({source.name})...")
+        self._say(f"Preparing the data and loading the starting model ({source.name})...")
         self.worker.start()
         return self.worker
 
-    def cancel(self) -> None:
-        """Stop after the current training step; nothing is exported."""
+    @qt_slot
+    def cancel(self, _value: object = None) -> None:
+        """Stop as soon as possible (in any phase); nothing is exported."""
         self._cancel.set()
-        self._say("Cancelling after the current step...")
+        self._say("Cancelling: the run stops after the current object or step...")
+
+    def close_plugin(self) -> None:
+        """Stop a run (nothing is saved) and stop reporting to widgets that go away."""
+        if self._closed:
+            return
+        self._closed = True
+        self._cancel.set()
+        for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
+            event.disconnect(self._refresh_layers)
+
+    def closeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
+        self.close_plugin()
+        super().closeEvent(event)
+
+    def event(self, event: QEvent) -> bool:
+        # napari removes a closed dock by re-parenting its widget to None: treat that as close.
+        if event.type() == QEvent.Type.ParentChange:
+            if self.parent() is not None:
+                self._docked = True
+            elif self._docked:
+                self.close_plugin()
+        return super().event(event)
 
     def _hooks(self) -> _Hooks:
         return _Hooks(self._signal, self._cancel)
@@ -167,15 +244,33 @@ class FinetuneWidget(QWidget):
         return layer_pairs(image, labels)
 
     # -- results (Qt thread) -------------------------------------------------------------------
+    @qt_slot
+    def _on_phase(self, phase: str, detail: int) -> None:
+        if self._closed:
+            return
+        self._started = time.perf_counter()
+        self._say(PHASES[phase].format(n=detail))
+
+    @qt_slot
     def _on_step(self, step: int, total: int, loss: float) -> None:
+        if self._closed:
+            return
         if self._bar is not None:
             self._bar.n = step
             self._bar.set_description(f"f-BRS fine-tune (loss {loss:.3f})")
             self._bar.refresh()
-        self._say(f"Training: step {step} of {total}, loss {loss:.4f}.")
+        per_step = (time.perf_counter() - self._started) / max(1, step)
+        left = per_step * (total - step)
+        self._say(
+            f"Training: step {step} of {total}, loss {loss:.4f}; {per_step:.1f} s per "
+            f"iteration here, about {left:.0f} s left, then NoC on the held-out objects."
+        )
 
+    @qt_slot
     def _on_done(self, result: FinetuneResult) -> None:
         self.result = result
+        if self._closed:
+            return
         text = describe(result)
         if result.checkpoint is not None:
             register_checkpoint(result.checkpoint)
@@ -185,16 +280,21 @@ class FinetuneWidget(QWidget):
         show_info(f"f-BRS fine-tune: {text}")
         self._say(text)
 
+    @qt_slot
     def _on_error(self, exc: BaseException) -> None:
+        if self._closed:
+            return
         message = str(exc).strip() or type(exc).__name__
         show_error(f"f-BRS fine-tune: {message}")
         self._say(f"Fine-tuning failed: {message}")
 
+    @qt_slot
     def _on_finished(self) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        self.start_button.enabled, self.cancel_button.enabled = True, False
+        if not self._closed:
+            self.start_button.enabled, self.cancel_button.enabled = True, False
 
     def _refuse(self, message: str) -> None:
         show_error(f"f-BRS fine-tune: {message}")
@@ -206,14 +306,26 @@ class FinetuneWidget(QWidget):
 
 
 class _Hooks:
-    """What the worker may touch: the progress signal and the cancel flag (both thread-safe)."""
+    """What the worker may touch: the progress signals and the cancel flag (thread-safe)."""
 
     def __init__(self, signal: _StepSignal, cancel: threading.Event) -> None:
         self.signal, self.cancel = signal, cancel
 
     def on_step(self, step: int, total: int, loss: float) -> bool:
-        self.signal.stepped.emit(step, total, loss)
+        self._emit(self.signal.stepped, step, total, loss)
         return not self.cancel.is_set()
+
+    def on_phase(self, phase: str, detail: int) -> None:
+        self._emit(self.signal.phase, phase, detail)
+
+    def should_stop(self) -> bool:
+        return self.cancel.is_set()
+
+    def _emit(self, signal, *args) -> None:  # noqa: ANN001, ANN002
+        try:
+            signal.emit(*args)
+        except RuntimeError:  # the widget was deleted (viewer closed): stop quietly
+            self.cancel.set()
 
 
 def _run(
@@ -222,6 +334,7 @@ def _run(
     source: ModelSource,
     output: Path,
     steps: int,
+    keep_run: bool,
     hooks: _Hooks,
 ) -> FinetuneResult:
     """Worker body: write the data split, resolve the starting weights, fine-tune."""
@@ -231,7 +344,16 @@ def _run(
         items = folder_pairs(folder)
     write_finetune_folder(items, data_root)
     init = checkpoint_path(source)
-    return finetune_folder(data_root, init, output, steps, on_step=hooks.on_step)
+    return finetune_folder(
+        data_root,
+        init,
+        output,
+        steps,
+        on_step=hooks.on_step,
+        should_stop=hooks.should_stop,
+        on_phase=hooks.on_phase,
+        keep_run=keep_run,
+    )
 
 
 def layer_pairs(image: Image, labels: Labels) -> list[LabelledImage]:
@@ -271,6 +393,11 @@ def folder_pairs(folder: Path) -> list[LabelledImage]:
         image, ids = dataset.load_instances(i)
         items.append(LabelledImage(dataset.image_name(i), image, np.maximum(ids, 0)))
     return items
+
+
+def _pth(value: object) -> Path:
+    output = Path(str(value)).expanduser()
+    return output if output.suffix == ".pth" else output.with_suffix(".pth")
 
 
 def _default_output() -> Path:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,8 @@ def finetune_config(
             epoch_len=steps * batch_size,
             num_workers=0,
         ),
-        sampler=SamplerConfig(num_max_points=10, merge_objects_prob=0.1),
+        # corrective clicks from the model's own errors (what RITM-style models learn from)
+        sampler=SamplerConfig(num_max_points=10, merge_objects_prob=0.1, next_clicks_max=2),
         augment=AugmentConfig(scale_range=(0.8, 1.25)),
         train=TrainParams(
             batch_size=batch_size,
@@ -185,6 +187,7 @@ def validation_noc(
     root: str | os.PathLike[str],
     max_samples: int = 20,
     max_clicks: int = 20,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[dict[str, float], int]:
     """NoC@85/90 (NoBRS, the trainer's validation protocol) on ``root``'s ``val`` split."""
     from napari_fbrs.io.datasets import open_dataset
@@ -200,10 +203,15 @@ def validation_noc(
     )
     device = torch.device("cpu")
     loaded = load_checkpoint(checkpoint, device=device)
-    metrics = validate(loaded.model, device, config, dataset)
+    metrics = validate(loaded.model, device, config, dataset, should_stop)
     return {k: v for k, v in metrics.items() if k.startswith("noc@")}, min(
         len(dataset), max_samples
     )
+
+
+#: ``on_phase(phase, detail)``: "before" / "after" (NoC on N held-out objects), "training"
+#: (N iterations), "export"; for a status line, so that no phase looks like another.
+PhaseCallback = Callable[[str, int], None]
 
 
 def finetune_folder(
@@ -218,47 +226,66 @@ def finetune_folder(
     freeze_backbone: bool = False,
     validation_samples: int = 20,
     on_step: StepCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_phase: PhaseCallback | None = None,
+    keep_run: bool = True,
 ) -> FinetuneResult:
     """Fine-tune ``init`` on ``root/train``, compare NoC on ``root/val``, export ``output``.
 
     The trainer's own files go to ``<output stem>_run/`` beside ``output`` (a folder that
-    already holds a run is refused, nothing is overwritten). ``output`` is written only when the
-    run was not cancelled.
+    already holds a run is refused, nothing is overwritten); ``keep_run=False`` removes them
+    after a successful export (they are only needed to resume). ``should_stop`` is polled in
+    every phase (NoC before, training, NoC after): once it returns true the run ends there and
+    ``output`` is not written. ``output`` is written only when the run was not cancelled.
     """
     output = Path(output)
     if output.suffix != ".pth":
         raise ValueError(f"{output}: the fine-tuned checkpoint must be a .pth file")
     if output.exists():
         raise FileExistsError(f"{output} exists; choose another file name")
+    stop = should_stop or (lambda: False)
+    phase = on_phase or (lambda name, detail: None)
     run_dir = output.with_name(output.stem + "_run")
     has_val = (Path(root) / "val" / "images").is_dir()
     before: dict[str, float] = {}
-    n_val = 0
-    if has_val:
-        before, n_val = validation_noc(init, root, validation_samples)
-    config = finetune_config(root, steps, batch_size, crop_size, lr, freeze_backbone)
-    started = time.perf_counter()
-    summary = train(config, run_dir, init=init, progress=False, on_step=on_step)
-    seconds = time.perf_counter() - started
     after: dict[str, float] = {}
-    exported: Path | None = None
-    if not summary.cancelled and summary.last_checkpoint is not None:
-        from napari_fbrs.model.checkpoint import export_checkpoint
+    n_val, steps_done, seconds = 0, 0, 0.0
 
-        meta: dict[str, Any] = {"finetuned_from": str(init), "finetune_steps": summary.steps}
-        exported = export_checkpoint(summary.last_checkpoint, output, half=False, meta=meta)
-        if has_val:
-            after, _ = validation_noc(exported, root, validation_samples)
-    return FinetuneResult(
-        checkpoint=exported,
-        run_dir=run_dir,
-        steps=summary.steps,
-        seconds=seconds,
-        cancelled=summary.cancelled,
-        before=before,
-        after=after,
-        validation_samples=n_val,
-    )
+    def result(checkpoint: Path | None, cancelled: bool) -> FinetuneResult:
+        return FinetuneResult(
+            checkpoint, run_dir, steps_done, seconds, cancelled, before, after, n_val
+        )
+
+    if has_val:
+        phase("before", validation_samples)
+        before, n_val = validation_noc(init, root, validation_samples, should_stop=stop)
+    if stop():
+        return result(None, True)
+    config = finetune_config(root, steps, batch_size, crop_size, lr, freeze_backbone)
+
+    def step(done: int, total: int, loss: float) -> bool:
+        keep_going = on_step(done, total, loss) if on_step is not None else None
+        return keep_going is not False and not stop()
+
+    phase("training", steps)
+    started = time.perf_counter()
+    summary = train(config, run_dir, init=init, progress=False, on_step=step)
+    seconds, steps_done = time.perf_counter() - started, summary.steps
+    if summary.cancelled or summary.last_checkpoint is None or stop():
+        return result(None, True)
+    from napari_fbrs.model.checkpoint import export_checkpoint
+
+    phase("export", 0)
+    meta: dict[str, Any] = {"finetuned_from": str(init), "finetune_steps": summary.steps}
+    exported = export_checkpoint(summary.last_checkpoint, output, half=False, meta=meta)
+    if has_val:
+        phase("after", validation_samples)
+        after, _ = validation_noc(exported, root, validation_samples, should_stop=stop)
+        if stop():  # the checkpoint exists; only the "after" figure is incomplete
+            after = {}
+    if not keep_run:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return result(exported, False)
 
 
 def describe(result: FinetuneResult) -> str:
@@ -271,7 +298,8 @@ def describe(result: FinetuneResult) -> str:
         parts.append(f"{key.upper()} {result.before[key]:.2f} -> {after:.2f}")
     if result.validation_samples:
         parts.append(f"on {result.validation_samples} held-out objects")
-    return "; ".join(parts) + f". Saved {result.checkpoint}."
+    kept = f"; trainer files (resumable) in {result.run_dir}" if result.run_dir.exists() else ""
+    return "; ".join(parts) + f". Saved {result.checkpoint}{kept}."
 
 
 __all__ = [

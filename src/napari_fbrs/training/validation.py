@@ -8,6 +8,7 @@ predictor (plain network, no refinement: fast, and what the network itself is re
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,11 @@ def noc_key(iou: float) -> str:
 
 
 def validate(
-    model: InteractiveModel, device: torch.device, config: ValidationConfig, dataset: Any
+    model: InteractiveModel,
+    device: torch.device,
+    config: ValidationConfig,
+    dataset: Any,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, float]:
     """NoC at every threshold, mIoU after 1..5 clicks and the seconds it took.
 
@@ -47,7 +52,9 @@ def validate(
     started = time.perf_counter()
     model.eval()
     with torch.no_grad():
-        result = evaluate_dataset(dataset, predictor, settings, method="model", progress=False)
+        result = evaluate_dataset(
+            dataset, predictor, settings, method="model", progress=False, should_stop=should_stop
+        )
     metrics = {noc_key(t): float(result.noc(t)) for t in config.iou_thresholds}
     curve = np.asarray(result.miou_curve(), dtype=np.float64).ravel()
     metrics.update({f"miou@{k + 1}": float(curve[k]) for k in range(min(5, curve.size))})
