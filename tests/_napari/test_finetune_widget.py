@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from napari_fbrs._napari import model_choice
-from napari_fbrs._napari.finetune_widget import FROM_FOLDER, layer_pairs
+from napari_fbrs._napari.finetune_data import layer_pairs
+from napari_fbrs._napari.finetune_widget import FROM_FOLDER
 from napari_fbrs.model.checkpoint import load_checkpoint
 from napari_fbrs.training.finetune import LabelledImage, write_finetune_folder
 

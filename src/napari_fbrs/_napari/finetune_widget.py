@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import napari
-import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -32,7 +31,6 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QEvent, QObject, Signal
 from qtpy.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from napari_fbrs.io.images import to_model_rgb
 from napari_fbrs.training.finetune import (
     FinetuneResult,
     LabelledImage,
@@ -41,6 +39,7 @@ from napari_fbrs.training.finetune import (
     write_finetune_folder,
 )
 
+from .finetune_data import folder_pairs, layer_pairs
 from .model_choice import ModelSource, checkpoint_path, model_choices, register_checkpoint
 from .slots import qt_slot
 
@@ -354,45 +353,6 @@ def _run(
         on_phase=hooks.on_phase,
         keep_run=keep_run,
     )
-
-
-def layer_pairs(image: Image, labels: Labels) -> list[LabelledImage]:
-    """(image, labels) for every 2-D plane of ``image`` that has labelled pixels.
-
-    The image is converted as the segmentation widget converts it (the layer's contrast
-    limits, grey to RGB); nD stacks give one item per labelled plane.
-    """
-    data = np.asarray(image.data[0] if image.multiscale else image.data)
-    spatial = data.shape[:-1] if image.rgb else data.shape
-    ids = np.asarray(labels.data[0] if labels.multiscale else labels.data)
-    if ids.shape != spatial:
-        raise ValueError(
-            f"labels {labels.name!r} {ids.shape} do not cover image {image.name!r} {spatial}"
-        )
-    items = []
-    for index in np.ndindex(*spatial[:-2]):
-        plane_ids = ids[index]
-        if not plane_ids.any():
-            continue
-        rgb = to_model_rgb(data[index], contrast_limits=image.contrast_limits, rgb=image.rgb)
-        suffix = "_".join(str(i) for i in index)
-        name = f"{image.name}_{suffix}" if suffix else image.name
-        items.append(LabelledImage(name, rgb, plane_ids.astype(np.int64)))
-    if not items:
-        raise ValueError(f"labels {labels.name!r} hold no objects: paint some first")
-    return items
-
-
-def folder_pairs(folder: Path) -> list[LabelledImage]:
-    """Every image of a ``folder`` dataset (``images/`` + ``labels/``) with its labels."""
-    from napari_fbrs.io.datasets import open_dataset
-
-    dataset = open_dataset("folder", folder)
-    items = []
-    for i in range(dataset.num_images()):
-        image, ids = dataset.load_instances(i)
-        items.append(LabelledImage(dataset.image_name(i), image, np.maximum(ids, 0)))
-    return items
 
 
 def _pth(value: object) -> Path:

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .clicks import Click
+from .history import History, Snapshot
 from .maps import ProbabilityMap
 
 #: Default memory budget of the undo history (snapshots beyond it are replayed on undo).
@@ -134,54 +135,6 @@ def plan_paint(
     return PaintPlan(label_id, indices, int(mask.sum() - target.sum()))
 
 
-@dataclass
-class _Snapshot:
-    """The session before one click; ``predictor`` is None once dropped to save memory."""
-
-    clicks: tuple[Click, ...]
-    predictor: Any
-    map: ProbabilityMap | None
-    nbytes: int = 0
-
-
-def _nbytes(value: Any) -> int:
-    """Memory held by arrays and tensors inside a (nested) predictor state."""
-    if isinstance(value, np.ndarray):
-        return int(value.nbytes)
-    if hasattr(value, "element_size") and hasattr(value, "nelement"):
-        return int(value.element_size() * value.nelement())
-    if isinstance(value, (tuple, list)):
-        return sum(_nbytes(v) for v in value)
-    if isinstance(value, dict):
-        return sum(_nbytes(v) for v in value.values())
-    if hasattr(value, "__dataclass_fields__"):
-        return sum(_nbytes(getattr(value, f)) for f in value.__dataclass_fields__)
-    return 0
-
-
-@dataclass
-class _History:
-    """Undo snapshots (oldest first) within a memory budget, and the redo stack."""
-
-    budget: int
-    undo: list[_Snapshot] = field(default_factory=list)
-    redo: list[tuple[Click, ...]] = field(default_factory=list)
-
-    def push(self, snapshot: _Snapshot) -> None:
-        snapshot.nbytes = _nbytes(snapshot.predictor) + _nbytes(snapshot.map)
-        self.undo.append(snapshot)
-        total = sum(s.nbytes for s in self.undo)
-        for old in self.undo[:-1]:  # the newest is always kept: one undo is always instant
-            if total <= self.budget:
-                break
-            if old.predictor is not None:
-                total -= old.nbytes
-                old.predictor, old.map, old.nbytes = None, None, 0
-
-    def clear(self) -> None:
-        self.undo, self.redo = [], []
-
-
 class InteractiveSession:
     """Clicks -> probability map -> finished objects, with exact undo and redo.
 
@@ -206,7 +159,7 @@ class InteractiveSession:
         self._context_key: Hashable | None = None
         self._clicks: tuple[Click, ...] = ()
         self._map: ProbabilityMap | None = None
-        self._history = _History(history_bytes)
+        self._history = History(history_bytes)
         self._object_id = 0
         self._last_seconds = 0.0
         self._last_evals = 0
@@ -296,7 +249,7 @@ class InteractiveSession:
                 f"click at ({click.row:g}, {click.col:g}) lies outside the "
                 f"{height} x {width} image"
             )
-        snapshot = _Snapshot(self._clicks, predictor.get_state(), self._map)
+        snapshot = Snapshot(self._clicks, predictor.get_state(), self._map)
         clicks = (*self._clicks, click)
         result = predictor.predict_map(clicks)  # raises before any state is committed
         stats = getattr(predictor, "last", None)
