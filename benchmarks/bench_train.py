@@ -1,9 +1,11 @@
 """Training and evaluation speed: images/second, peak memory, seconds per click.
 
-For each architecture (hrnet18s_ocr64 and resnet34_dh128 by default) and device (the CPU, and
-CUDA when available) a separate process runs a few training steps at the SBD recipe's crop
-size (320 x 480) on synthetic images, then the NoC evaluation loop on a few synthetic objects
-with the NoBRS and f-BRS-B predictors. A fresh process per row keeps peak RSS meaningful.
+For each architecture (the built-in efficientnet_lite0_fpn96, hrnet18s_ocr64 and resnet34_dh128
+by default) and device (the CPU, and CUDA when available) a separate process runs a few training
+steps at the SBD recipe's crop size (320 x 480) on synthetic images, then the NoC evaluation
+loop on a few synthetic objects with the NoBRS and f-BRS-B predictors. The EfficientNet-Lite
+model trains as its recipe does (channels-last, no auxiliary loss, 0-2 corrective clicks per
+step: the "iterative" column), the others as the SBD recipe does. A fresh process per row keeps peak RSS meaningful.
 Nothing is asserted; the numbers are printed as a table.
 
     python benchmarks/bench_train.py --quick          # a smoke run: CPU, NoBRS, few steps
@@ -91,6 +93,8 @@ def worker(args: argparse.Namespace) -> dict[str, object]:
         "data.epoch_len=64",
         "logging.tensorboard=false",
     ]
+    if args.arch.startswith("efficientnet"):
+        overrides += ["train.channels_last=true", "loss.aux_weight=0", "sampler.next_clicks_max=2"]
     config = load_recipe(RECIPE, overrides)
     crop = config.data.crop_size
     source = _Objects(16, (375, 500))
@@ -128,6 +132,7 @@ def worker(args: argparse.Namespace) -> dict[str, object]:
         "device": str(device),
         "batch": args.batch,
         "crop": f"{crop[0]}x{crop[1]}",
+        "iterative": config.sampler.next_clicks_max,
         "train_images_per_s": args.steps * args.batch / train_seconds,
         "data_items_per_s": data_items_per_s,
         "peak_rss_mb": _peak_rss_mb(),
@@ -144,6 +149,7 @@ def _table(rows: list[dict[str, object]], modes: list[str]) -> str:
         "device",
         "batch",
         "crop",
+        "iterative",
         "train img/s",
         "data items/s",
         "peak RSS MB",
@@ -161,6 +167,7 @@ def _table(rows: list[dict[str, object]], modes: list[str]) -> str:
                 str(r["device"]),
                 str(r["batch"]),
                 str(r["crop"]),
+                f"0-{r['iterative']}" if r["iterative"] else "-",
                 f"{r['train_images_per_s']:.2f}",
                 f"{r['data_items_per_s']:.1f}",
                 f"{r['peak_rss_mb']:.0f}",
@@ -177,7 +184,9 @@ def _table(rows: list[dict[str, object]], modes: list[str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (CPU only)")
-    parser.add_argument("--archs", default="hrnet18s_ocr64,resnet34_dh128")
+    parser.add_argument(
+        "--archs", default="efficientnet_lite0_fpn96,hrnet18s_ocr64,resnet34_dh128"
+    )
     parser.add_argument("--devices", default=None, help="default: cpu, plus cuda if present")
     parser.add_argument("--batch", type=int, default=None, help="default 8 (quick: 2)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (quick: 2)")
