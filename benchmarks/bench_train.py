@@ -5,8 +5,8 @@ by default) and device (the CPU, and CUDA when available) a separate process run
 steps at the SBD recipe's crop size (320 x 480) on synthetic images, then the NoC evaluation
 loop on a few synthetic objects with the NoBRS and f-BRS-B predictors. The EfficientNet-Lite
 model trains as its recipe does (channels-last, no auxiliary loss, 0-2 corrective clicks per
-step: the "iterative" column), the others as the SBD recipe does. A fresh process per row keeps peak RSS meaningful.
-Nothing is asserted; the numbers are printed as a table.
+step: the "iterative" column), the others as the SBD recipe does. A fresh process per row
+keeps peak RSS meaningful. Nothing is asserted; the numbers are printed as a table.
 
     python benchmarks/bench_train.py --quick          # a smoke run: CPU, NoBRS, few steps
     python benchmarks/bench_train.py --devices cuda --batch 32
