@@ -14,9 +14,17 @@ that peak RSS is its own. It prints one table:
 
 Usage:
     python benchmarks/bench_predict.py            # everything (about an hour on 2 cores)
+    python benchmarks/bench_predict.py --busy     # click latency quiet vs. one busy core
     python benchmarks/bench_predict.py --quick    # hrnet18 / resnet34, four modes, 400 px
     python benchmarks/bench_predict.py --upstream-src /path/to/patched/upstream \
         --upstream-python /path/to/venv/bin/python   # adds same-machine upstream ratios
+
+``--busy`` measures something else: the latency of a NoBRS click of the built-in model on a
+128 x 128 and an 800 px image (the whole image through the network), on an idle CPU and while
+a competing process spins on one core (``benchmarks/_busy.py``), for torch's default threads
+and OpenMP wait policy, for one thread, for ``OMP_WAIT_POLICY=PASSIVE`` and for what
+``napari_fbrs.threads.configure_threads()`` chooses (the CLI and the widget use it). Goal
+(issue 16): loaded at most 2x quiet.
 
 The clicks: the original NoC clicker on the sheep ground truth, fed with "painted disk"
 predictions (radius 0.2 x longest side) instead of network output, exactly how the reference
@@ -185,8 +193,10 @@ def matmul_gflops(threads: int, seconds: float = 3.0) -> float:
     return done * 2 * 2048**3 / (time.perf_counter() - start) / 1e9
 
 
-def run_child(args: list[str], python: str = sys.executable) -> dict:
-    out = subprocess.run([python, *args], capture_output=True, text=True, check=False)
+def run_child(
+    args: list[str], python: str = sys.executable, env: dict[str, str] | None = None
+) -> dict:
+    out = subprocess.run([python, *args], capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -206,6 +216,108 @@ def stored_upstream_times(arch: str, mode: str) -> list[float] | None:
     runs = json.loads(path.read_text())["runs"]
     run = runs.get(f"{arch}__{mode}")
     return run["times"] if run else None
+
+
+# -- --busy: click latency on a shared CPU ------------------------------------------------------
+#: name -> environment of the child (None: call configure_threads() in the child instead).
+THREAD_SETTINGS: dict[str, dict[str, str] | None] = {
+    "torch default (all cores, spin)": {},
+    "1 thread": {"OMP_NUM_THREADS": "1"},
+    "all cores, PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "1 thread, PASSIVE": {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"},
+    "configure_threads()": None,
+}
+
+
+def busy_inputs(size: int, num_clicks: int) -> tuple[np.ndarray, list[tuple[int, int, bool]]]:
+    """The sheep image (or its stand-in) resized to ``size`` x ``size``, and NoC clicks."""
+    from skimage.transform import resize
+
+    image, gt = load_inputs(600)
+    shape = (size, size)
+    image = (resize(image, shape, order=1, preserve_range=True) + 0.5).astype(np.uint8)
+    gt = resize(gt, shape, order=0, preserve_range=True, anti_aliasing=False).astype(np.int8)
+    return image, click_sequence(gt, num_clicks)
+
+
+def run_busy_child(size: int, num_clicks: int, checkpoint: str, configure: bool) -> dict:
+    """Time NoBRS clicks (after one untimed warm-up click) in this fresh process."""
+    if configure:
+        from napari_fbrs.threads import configure_threads
+
+        configure_threads()  # before torch is imported, as the CLI does
+    import torch
+
+    from napari_fbrs.inference.clicks import Click
+    from napari_fbrs.inference.config import eval_preset
+    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.model.checkpoint import load_checkpoint
+    from napari_fbrs.model.weights import resolve_checkpoint
+
+    model = load_checkpoint(resolve_checkpoint(checkpoint)).model
+    image, triples = busy_inputs(size, num_clicks)
+    clicks = [Click(r, c, p) for r, c, p in triples]
+    config = eval_preset("NoBRS").with_changes(max_size=size, zoom_in=None)
+    predictor = Predictor(model, config)
+    predictor.set_image(image)
+    predictor.predict(clicks[:1])  # warm-up: allocations, oneDNN kernel selection
+    seconds = []
+    for k in range(1, len(clicks) + 1):
+        predictor.predict(clicks[:k])
+        seconds.append(predictor.last.seconds)
+    return {
+        "seconds": seconds,
+        "threads": torch.get_num_threads(),
+        "wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
+        "shape": list(image.shape[:2]),
+    }
+
+
+def busy_table(sizes: list[int], num_clicks: int, checkpoint: str, cores: int) -> list[dict]:
+    """Every thread setting x size, quiet and with ``cores`` busy processes; print a table."""
+    from _busy import busy_processes
+
+    me = str(Path(__file__).resolve())
+    print(
+        f"NoBRS click latency, {checkpoint} model, {usable_cpus()} usable CPUs; loaded = "
+        f"{cores} competing busy process(es); median of {num_clicks} clicks after a warm-up\n"
+    )
+    header = (
+        f"| {'threads / wait policy':32s} | {'image':>9s} | {'threads':>7s} | "
+        f"{'quiet s':>7s} | {'loaded s':>8s} | {'loaded/quiet':>12s} |"
+    )
+    print(header)
+    print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|", flush=True)
+    rows = []
+    for size in sizes:
+        for name, env in THREAD_SETTINGS.items():
+            child_env = {
+                k: v
+                for k, v in os.environ.items()
+                if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "NAPARI_FBRS_THREADS")
+            }
+            child_env.update(env or {})
+            args = [me, "--busy-child", str(size), str(num_clicks), checkpoint]
+            args.append("1" if env is None else "0")
+            quiet = run_child(args, env=child_env)
+            with busy_processes(cores):
+                loaded = run_child(args, env=child_env)
+            q, lo = statistics.median(quiet["seconds"]), statistics.median(loaded["seconds"])
+            shape = "x".join(map(str, quiet["shape"]))
+            print(
+                f"| {name:32s} | {shape:>9s} | {quiet['threads']:>7d} | {q:7.3f} | "
+                f"{lo:8.3f} | {lo / q:12.2f} |",
+                flush=True,
+            )
+            rows.append({"setting": name, "size": size, "quiet": quiet, "loaded": loaded})
+    return rows
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,6 +340,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream-python", default=sys.executable)
     parser.add_argument("--json", help="also write all raw numbers here")
     parser.add_argument(
+        "--busy",
+        action="store_true",
+        help="click latency quiet vs. with a competing busy process, per thread setting",
+    )
+    parser.add_argument("--busy-sizes", default="128,800", help="--busy image sizes [128,800]")
+    parser.add_argument("--busy-clicks", type=int, default=4, help="--busy timed clicks [4]")
+    parser.add_argument("--busy-cores", type=int, default=1, help="--busy busy processes [1]")
+    parser.add_argument("--checkpoint", default="default", help="--busy model [default]")
+    parser.add_argument("--busy-child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument(
         "--single",
         nargs=7,
         metavar=("ARCH", "MODE", "SIZE", "INPUTS", "CKPT", "FAST", "OUT"),
@@ -235,6 +357,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    if args.busy_child:
+        size, clicks, ckpt, configure = args.busy_child
+        print(json.dumps(run_busy_child(int(size), int(clicks), ckpt, configure == "1")))
+        return 0
+    if args.busy:
+        sizes = [int(v) for v in args.busy_sizes.split(",")]
+        rows = busy_table(sizes, args.busy_clicks, args.checkpoint, args.busy_cores)
+        if args.json:
+            from napari_fbrs.atomic import atomic_write_text
+
+            atomic_write_text(args.json, json.dumps({"busy": rows}))
+        return 0
     if args.single:
         arch, mode, size, inputs, ckpt, fast, out = args.single
         result = run_single(arch, mode, int(size), inputs, ckpt, args.threads, fast == "1", out)
@@ -363,5 +497,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO / "src"))
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    if not any(a.startswith("--busy") for a in sys.argv[1:]):  # --busy sets threads per child
+        os.environ.setdefault("OMP_NUM_THREADS", "2")
     raise SystemExit(main())

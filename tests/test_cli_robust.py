@@ -487,3 +487,35 @@ def test_the_refusal_survives_in_a_fresh_process(tmp_path):
     assert "weights_only" not in result.stderr
     assert not (tmp_path / "executed").exists()
     assert leftovers(tmp_path) == []
+
+
+def test_the_streamed_npz_reads_like_savez_and_is_all_or_nothing(tmp_path):
+    from napari_fbrs.cli.probs import probs_writer
+
+    maps = np.random.default_rng(1).random((3, 5, 7)).astype(np.float32)
+    clicks = np.array([[1, 2, 1], [3, 4, 0], [0, 6, 1]], np.float64)
+    path = tmp_path / "p.npz"
+    with probs_writer(path, clicks, 5, 7) as add:
+        for probs in maps:
+            add(probs.astype(np.float64))  # stored as float32 whatever it is given
+    with np.load(path) as data:
+        assert sorted(data.files) == ["clicks", "probs"]
+        np.testing.assert_array_equal(data["probs"], maps)
+        np.testing.assert_array_equal(data["clicks"], clicks)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="1 maps were added, 3 expected"):
+        with probs_writer(path, clicks, 5, 7) as add:
+            add(maps[0])
+    with pytest.raises(ValueError, match="expected shape"):
+        with probs_writer(path, clicks, 5, 7) as add:
+            add(maps[0, :4])
+    assert path.read_bytes() == before  # the old file stays; no temporary file is left
+    assert leftovers(tmp_path) == []
+
+
+def test_view_refuses_a_screenshot_over_its_image_before_opening_napari(capsys, png):
+    before = png.read_bytes()
+    expect_bad_input(
+        capsys, ["view", "--image", png, "--screenshot", png], f"--screenshot {png}: that is an"
+    )
+    assert png.read_bytes() == before

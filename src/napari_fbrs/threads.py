@@ -20,6 +20,11 @@ torch default (2 threads, spin)     0.094 s / 5.96 s (63.7x)   8.96 s / 15.3 s (
 2 threads, ``PASSIVE``              0.063 s / 0.119 s (1.89x)  3.21 s / 4.80 s (1.49x)
 =================================  =========================  ==========================
 
+A second run, with other benchmarks also running on the machine, gave the same picture:
+torch's default 0.47 s / 1.57 s (3.4x) and 10.4 s / 16.7 s (1.6x, its quiet click already 2x
+slower than the others'), ``configure_threads()`` 0.11 s / 0.19 s (1.8x) and 4.8 s / 8.1 s
+(1.7x).
+
 ``OMP_WAIT_POLICY=PASSIVE`` (a worker with nothing to do sleeps at once) removes the collapse
 and keeps a loaded click within 2x of a quiet one, with torch's own thread count (one per
 physical core), so no core is given up on an idle machine and training keeps its speed.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from contextlib import ExitStack
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from napari_fbrs.cli.common import (
     MASK_SUFFIXES,
@@ -20,6 +21,12 @@ from napari_fbrs.cli.common import (
     select_device,
 )
 from napari_fbrs.cli.options import add_predictor_options, predictor_config_from_args
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from napari_fbrs.inference.clicks import Click
+    from napari_fbrs.inference.predictor import Predictor
 
 #: ``napari_fbrs.io.samples.SAMPLES`` names, spelt out so that ``--help`` imports no imaging code.
 SAMPLE_NAMES = ("astronaut", "cell", "coffee", "nuclei")
@@ -120,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         last, stats = _apply_clicks(predictor, clicks, probs_path, height, width)
     except OSError as exc:
+        if probs_path is None:
+            raise
         raise CLIError(f"--save-probs {probs_path}: cannot write ({error_reason(exc)})") from None
     mask = (last > config.prob_thresh).astype("uint8")
     if output is not None:
@@ -151,8 +160,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _apply_clicks(
-    predictor: Any, clicks: tuple[Any, ...], probs_path: Any, height: int, width: int
-) -> tuple[Any, list[tuple[float, int]]]:
+    predictor: Predictor,
+    clicks: tuple[Click, ...],
+    probs_path: Path | None,
+    height: int,
+    width: int,
+) -> tuple[np.ndarray, list[tuple[float, int]]]:
     """Apply the clicks one at a time; return the last map and (seconds, evals) per click.
 
     Only the latest full-resolution map is kept; with ``probs_path`` every map is streamed

@@ -12,10 +12,9 @@ every map is in.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
@@ -24,12 +23,10 @@ from napari_fbrs.atomic import atomic_path
 _FLOAT32 = np.dtype("<f4")
 
 
-class MapSink(Protocol):
-    def __call__(self, probs: np.ndarray) -> None: ...
-
-
 @contextmanager
-def probs_writer(path: Path, clicks: np.ndarray, height: int, width: int) -> Iterator[MapSink]:
+def probs_writer(
+    path: Path, clicks: np.ndarray, height: int, width: int
+) -> Iterator[Callable[[np.ndarray], None]]:
     """Yield ``add(probs)``, to be called once per click, in order; write the file on exit.
 
     ``clicks`` is the ``[n, 3]`` array stored beside the maps; exactly ``n`` maps of
