@@ -143,3 +143,26 @@ def test_a_checkpoint_written_by_the_trainer_loads_and_predicts(
     wait_idle(qtbot, widget)
     assert widget.controller.probs is not None
     assert widget.controller.probs.shape == RGB.shape[:2]
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("mode", ["NoBRS", "f-BRS-B", "RGB-BRS"])
+def test_the_panel_and_the_command_line_build_the_same_predictor_settings(mode: str) -> None:
+    """One translation from user settings to PredictorConfig, used by both."""
+    import argparse
+
+    from napari_fbrs._napari.settings import ComputeSettings
+    from napari_fbrs.cli.options import add_predictor_options, predictor_config_from_args
+
+    panel = ComputeSettings()
+    panel.mode.value = mode
+    panel.lbfgs_iters.value = 7
+    parser = argparse.ArgumentParser()
+    add_predictor_options(parser)
+    args = parser.parse_args(
+        ["--mode", mode, "--zoom-in", "--lbfgs-max-iters", "7"]
+        + ([] if mode == "NoBRS" else ["--net-clicks", str(panel.net_clicks.value)])
+        + ["--zoom-in-target", str(panel.zoom_target.value), "--zoom-in-skip-clicks", "1"]
+        + ["--zoom-in-expand", str(panel.zoom_expand.value)]
+    )
+    assert panel.to_config() == predictor_config_from_args(args)

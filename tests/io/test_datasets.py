@@ -470,3 +470,23 @@ def test_shared_coco_mval_train(datasets_dir):
     assert grey.image.shape[2] == 3
     assert np.array_equal(grey.image[..., 0], grey.image[..., 2])
     assert set(np.unique(grey.mask).tolist()) == {0, 1}
+
+
+def test_one_list_of_dataset_kinds_for_readers_recipes_and_the_cli() -> None:
+    import argparse
+
+    from napari_fbrs.cli import evaluate as cli_evaluate
+    from napari_fbrs.io import datasets
+    from napari_fbrs.io.kinds import DATASET_KINDS
+    from napari_fbrs.training import toml_values
+
+    assert set(datasets._READERS) == set(DATASET_KINDS)  # a reader for every kind
+    assert toml_values.DATASET_KINDS is DATASET_KINDS
+    parser = argparse.ArgumentParser()
+    cli_evaluate.add_parser(parser.add_subparsers())
+    choices = next(
+        a
+        for a in parser._subparsers._group_actions[0].choices["evaluate"]._actions
+        if a.dest == "dataset"
+    ).choices
+    assert tuple(choices) == DATASET_KINDS

@@ -82,13 +82,16 @@ def select_device(spec: str) -> torch.device:
         raise CLIError(str(exc)) from None
 
 
-def load_model(spec: str, device: torch.device | str = "cpu") -> LoadedModel:
-    """A checkpoint path, or an official weights name (downloaded on first use)."""
+def load_model(
+    spec: str, device: torch.device | str = "cpu", download: bool = True
+) -> LoadedModel:
+    """A checkpoint path, ``default``, or an official weights name (downloaded on first use
+    unless ``download`` is false): the model layer's one resolver, errors as one line."""
     from napari_fbrs.model.checkpoint import CheckpointError, load_checkpoint
     from napari_fbrs.model.weights import WeightsError, resolve_checkpoint
 
     try:
-        return load_checkpoint(resolve_checkpoint(spec), device=device)
+        return load_checkpoint(resolve_checkpoint(spec, download=download), device=device)
     except (WeightsError, CheckpointError) as exc:
         raise CLIError(str(exc)) from None
 

@@ -19,8 +19,8 @@ from napari_fbrs.cli.common import (
 from napari_fbrs.cli.common import select_device as pick_device
 from napari_fbrs.cli.options import add_predictor_options, predictor_config_from_args
 from napari_fbrs.cli.predict import add_max_pixels_option
+from napari_fbrs.io.kinds import DATASET_KINDS
 
-DATASETS = ("sbd", "grabcut", "berkeley", "davis", "coco_mval", "dsb2018", "folder")
 METHODS = ("model", "random-walker")
 
 
@@ -51,7 +51,7 @@ def add_parser(subparsers: Any) -> None:
         metavar="PATH_OR_NAME",
         help="a file, an official name, or default (the built-in model) [default]",
     )
-    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument("--dataset", required=True, choices=DATASET_KINDS)
     parser.add_argument("--root", required=True, metavar="PATH", help="the dataset folder")
     parser.add_argument("--split", help="sbd: train/val; dsb2018: train/val [val]")
     parser.add_argument("--method", choices=METHODS, default="model", help="[model]")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from napari_fbrs.cli.common import PROG, CLIError, check_output, error_reason, load_model
@@ -25,22 +24,11 @@ def add_info_parser(subparsers: Any) -> None:
 
 def _run_info(args: argparse.Namespace) -> int:
     from napari_fbrs.model.checkpoint import sha256_of
-    from napari_fbrs.model.default_model import default_checkpoint_path, is_default_name
     from napari_fbrs.model.registry import ARCHITECTURES
-    from napari_fbrs.model.weights import OFFICIAL_WEIGHTS, WeightsError, cached_path
 
-    path, name = Path(args.checkpoint), args.checkpoint.removesuffix(".pth")
-    if not path.is_file() and is_default_name(name):
-        try:
-            path = default_checkpoint_path()
-        except WeightsError as exc:
-            raise CLIError(str(exc)) from None
-    elif not path.is_file() and name in OFFICIAL_WEIGHTS:
-        cached = cached_path(name)
-        if cached is None:
-            raise CLIError(f"{name} is not downloaded yet; run: {PROG} download {name}")
-        path = cached
-    loaded = load_model(str(path))
+    loaded = load_model(args.checkpoint, download=False)  # info never downloads
+    assert loaded.path is not None
+    path = loaded.path
     official = loaded.official_layout
     rows = [
         ("file", str(path)),
@@ -70,27 +58,17 @@ def add_models_parser(subparsers: Any) -> None:
 
 
 def _run_models(args: argparse.Namespace) -> int:
-    from napari_fbrs.model.default_model import DEFAULT_MODEL, _packaged_file
-    from napari_fbrs.model.weights import CACHE_ENV, OFFICIAL_WEIGHTS, cache_dir, cached_path
+    from napari_fbrs.model.weights import CACHE_ENV, WEIGHTS, cache_dir, cached_path, packaged_path
 
     rows = [("name", "architecture", "trained on", "size", "licence", "cached")]
-    builtin = _packaged_file(DEFAULT_MODEL.filename)
-    size = f"{builtin.stat().st_size / 1e6:.1f} MB" if builtin.is_file() else "missing"
-    rows.append(
-        (
-            DEFAULT_MODEL.name,
-            DEFAULT_MODEL.arch,
-            DEFAULT_MODEL.trained_on,
-            size,
-            "BSD-3-Clause",
-            f"built in: {builtin}",
-        )
-    )
-    for info in OFFICIAL_WEIGHTS.values():
-        cached = str(cached_path(info.name) or "-")
-        rows.append(
-            (info.name, info.arch, info.trained_on, f"{info.size_mb:g} MB", info.licence, cached)
-        )
+    for info in WEIGHTS.values():  # the built-in model first, then the official releases
+        if info.builtin:
+            file = packaged_path(info)
+            size = f"{file.stat().st_size / 1e6:.1f} MB" if file.is_file() else "missing"
+            where = f"built in: {file}"
+        else:
+            size, where = f"{info.size_mb:g} MB", str(cached_path(info.name) or "-")
+        rows.append((info.name, info.arch, info.trained_on, size, info.licence, where))
     widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]

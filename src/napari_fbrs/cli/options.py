@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from napari_fbrs.cli.common import brs_mode, float_in, int_at_least
-from napari_fbrs.inference.config import PRESETS, BRSMode, ZoomInConfig, preset
+from napari_fbrs.inference.config import PRESETS, BRSMode, UserSettings, predictor_config
 
 if TYPE_CHECKING:
     from napari_fbrs.inference.config import PredictorConfig
@@ -60,40 +59,34 @@ def predictor_config_from_args(
 ) -> PredictorConfig:
     """The preset named by ``args.preset`` with every option the user gave applied on top.
 
-    Options that are absent from ``args`` or None keep the preset's value, so a parser with only
-    some of the options works too. Raises ValueError for ZoomIn settings with --no-zoom-in.
+    The options become the same :class:`UserSettings` the widget's panel produces and go
+    through the one translation, :func:`predictor_config`. Options that are absent from
+    ``args`` or None keep the preset's value, so a parser with only some of the options works
+    too. Raises ValueError for ZoomIn settings with --no-zoom-in.
     """
 
     def given(name: str) -> Any:
         return getattr(args, name, None)
 
-    config = preset(given("preset") or "demo", given("mode") or BRSMode.fBRS_B, dataset)
-    zoom_changes = {
-        field: given(option)
-        for field, option in (
-            ("target_size", "zoom_in_target"),
-            ("skip_clicks", "zoom_in_skip_clicks"),
-            ("expansion_ratio", "zoom_in_expand"),
-        )
-        if given(option) is not None
-    }
-    if given("zoom_in") is False:
-        if zoom_changes:
-            raise ValueError("--zoom-in-target/-skip-clicks/-expand contradict --no-zoom-in")
-        config = config.with_changes(zoom_in=None)
-    elif zoom_changes or given("zoom_in"):
-        zoom = replace(config.zoom_in or ZoomInConfig(), **zoom_changes)
-        config = config.with_changes(zoom_in=zoom)
-    if given("max_size") is not None:
-        config = config.with_changes(max_size=given("max_size") or None)
-    if given("net_clicks") is not None:
-        config = config.with_changes(net_clicks_limit=given("net_clicks") or None)
-    if given("lbfgs_max_iters") is not None:
-        config = config.with_changes(lbfgs=replace(config.lbfgs, maxfun=given("lbfgs_max_iters")))
-    if given("min_iou_diff") is not None:
-        config = config.with_changes(brs=replace(config.brs, min_iou_diff=given("min_iou_diff")))
-    if given("prob_thresh") is not None:
-        config = config.with_changes(prob_thresh=given("prob_thresh"))
-    if given("fast"):
-        config = config.with_changes(fast=True)
-    return config
+    settings = UserSettings(
+        mode=given("mode") or BRSMode.fBRS_B,
+        preset=given("preset") or "demo",
+        zoom_in=given("zoom_in"),
+        zoom_in_target=given("zoom_in_target"),
+        zoom_in_skip_clicks=given("zoom_in_skip_clicks"),
+        zoom_in_expand=given("zoom_in_expand"),
+        max_size=given("max_size"),
+        net_clicks=given("net_clicks"),
+        lbfgs_max_iters=given("lbfgs_max_iters"),
+        min_iou_diff=given("min_iou_diff"),
+        prob_thresh=given("prob_thresh"),
+        fast=bool(given("fast")),
+    )
+    try:
+        return predictor_config(settings, dataset)
+    except ValueError as exc:
+        if "contradict" in str(exc):
+            raise ValueError(
+                "--zoom-in-target/-skip-clicks/-expand contradict --no-zoom-in"
+            ) from None
+        raise

@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_fbrs.io.kinds import DATASET_KINDS
+
 from .dataset_files import (
     IMAGE_SUFFIXES,
     DatasetError,
@@ -54,7 +56,6 @@ from .dataset_files import (
 from .images import DEFAULT_MAX_PIXELS, ImageError, load_rgb, read_image
 from .masks import LABEL_SUFFIXES, read_labels
 
-DATASET_KINDS = ("sbd", "grabcut", "berkeley", "davis", "coco_mval", "dsb2018", "folder")
 _INT32_MAX = int(np.iinfo(np.int32).max)
 
 

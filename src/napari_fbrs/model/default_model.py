@@ -12,11 +12,6 @@ from __future__ import annotations
 from .weights import BUILTIN as DEFAULT_MODEL
 from .weights import DEFAULT_MODEL_NAMES, default_checkpoint_path, is_default_name, packaged_path
 
-
-def _packaged_file(filename: str):  # noqa: ANN202 - TODO(lead): cli/models.py, then remove
-    return packaged_path(DEFAULT_MODEL)
-
-
 __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_MODEL_NAMES",

@@ -291,7 +291,7 @@ def resolve_checkpoint(
         if cached is not None:
             return cached
         if not download:
-            raise WeightsError(f"{key} is not downloaded yet: napari-fbrs download {key}")
+            raise WeightsError(f"{key} is not downloaded yet; run: napari-fbrs download {key}")
         return download_weights(key, progress=progress)
     raise WeightsError(
         f"{text!r} is neither an existing checkpoint file nor a known weights name; "

@@ -14,6 +14,8 @@ so a resumed run repeats the same clicks.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from scipy import ndimage
@@ -79,3 +81,34 @@ def corrective_clicks(
     p = probs.detach().float().cpu().numpy()[:, 0]
     t = target.detach().cpu().numpy()[:, 0]
     return [error_click(p[i], t[i], rng) for i in range(p.shape[0])]
+
+
+def simulate_clicks(
+    forward: Any,
+    image: torch.Tensor,
+    points: torch.Tensor,
+    target: torch.Tensor,
+    sampler: Any,
+    rng: np.random.Generator,
+    uses_prev_mask: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """0..``sampler.next_clicks_max`` rounds (uniformly) of predict-then-correct, no gradients.
+
+    ``forward(image, points, prev_mask)`` is the training forward (in eval mode: BatchNorm uses
+    its running statistics, as at test time). Returns the clicks with the corrective ones added
+    and, for models that take it, the last prediction as the previous mask (an empty one
+    before the first round; replaced by an empty one with ``sampler.prev_mask_drop_prob``).
+    """
+    prev = torch.zeros_like(target).clamp_(min=0) if uses_prev_mask else None
+    most = int(sampler.next_clicks_max)
+    rounds = int(rng.integers(0, most + 1)) if most else 0
+    with torch.no_grad():
+        for _ in range(rounds):
+            probs = torch.sigmoid(forward(image, points, prev)["instances"]).float()
+            points = add_clicks(points, corrective_clicks(probs, target, rng))
+            if uses_prev_mask:
+                prev = probs
+    if prev is not None and sampler.prev_mask_drop_prob > 0:
+        drop = torch.from_numpy(rng.random(prev.shape[0]) < sampler.prev_mask_drop_prob)
+        prev[drop.to(prev.device)] = 0
+    return points, prev

@@ -8,10 +8,11 @@ logged after the checkpoint's step are dropped, so a log never shows a step twic
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from napari_fbrs.atomic import atomic_path
@@ -79,6 +80,22 @@ class RunLog:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def window_row(
+    window: list[dict[str, float]],
+    step: int,
+    epoch: int,
+    optimizer: Any,
+    reduce: Callable[[float], float] = float,
+) -> dict[str, Any]:
+    """One ``train_log.csv`` row: step, epoch, learning rate and the window's mean losses
+    (``reduce`` averages each over the DDP ranks)."""
+    row: dict[str, Any] = {"step": step, "epoch": epoch + 1}
+    row["lr"] = optimizer.param_groups[-1]["lr"]
+    for key in window[0]:
+        row[key] = reduce(float(np.mean([w[key] for w in window])))
+    return row
 
 
 def _cell(value: Any) -> Any:

@@ -19,7 +19,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-DATASET_KINDS = ("sbd", "grabcut", "berkeley", "davis", "coco_mval", "dsb2018", "folder")
+from napari_fbrs.io.kinds import DATASET_KINDS
 
 
 class RecipeError(ValueError):

@@ -16,20 +16,17 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from napari_fbrs.atomic import atomic_write_text
-from napari_fbrs.model.checkpoint import load_into, save_checkpoint
-from napari_fbrs.model.is_model import HRNetModel, InteractiveModel
+from napari_fbrs.model.is_model import HRNetModel
 
 from .config import TrainConfig
 from .data import InstanceSource, build_click_dataset, epoch_keys, open_instances
@@ -38,13 +35,13 @@ from .distributed import (
     all_reduce_mean,
     barrier,
     context_from_env,
-    gather_objects,
     init_distributed,
     shutdown,
     training_device,
     wrap_model,
 )
-from .iterative import add_clicks, corrective_clicks
+from .forward import StepCallback, TrainForward, TrainSummary
+from .iterative import simulate_clicks
 from .losses import NormalizedFocalLoss, SigmoidBCELoss, instance_losses
 from .model_init import (
     build_training_model,
@@ -52,58 +49,12 @@ from .model_init import (
     keep_frozen_norms_in_eval,
     parameter_groups,
 )
-from .records import (
-    RunLog,
-    changed_keys,
-    read_training_state,
-    rng_state,
-    set_rng_state,
-)
+from .records import RunLog, window_row
 from .run_folder import RunFolder
+from .run_state import BEST, LAST, restore_state, save_state
 from .validation import noc_key, validate
 
-LAST, BEST = "last.pth", "best.pth"
-
-
-@dataclass
-class TrainSummary:
-    """What a call to :func:`train` did (the process's view; rank 0 holds the files)."""
-
-    out_dir: Path
-    arch: str
-    steps: int
-    epochs_completed: int
-    last_checkpoint: Path | None
-    best_checkpoint: Path | None
-    best_metric: float | None
-    metrics: dict[str, float] = field(default_factory=dict)
-    mean_loss: float | None = None
-    seconds: float = 0.0
-    images_per_second: float = 0.0
-    cancelled: bool = False
-
-
-#: ``on_step(step, total_steps, loss)`` after every optimiser step; returning ``False`` stops
-#: the run (``last.pth`` is written at that step, so ``--resume`` can continue it).
-StepCallback = Callable[[int, int, float], bool | None]
-
-
-class _TrainForward(nn.Module):
-    """uint8 image + points -> outputs; the module DDP wraps (so the aux path syncs too)."""
-
-    def __init__(self, model: InteractiveModel, with_aux: bool) -> None:
-        super().__init__()
-        self.model = model
-        self.with_aux = with_aux
-
-    def forward(
-        self, image: torch.Tensor, points: torch.Tensor, prev_mask: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
-        x = self.model.normalize(image)
-        if self.with_aux:
-            assert isinstance(self.model, HRNetModel)
-            return self.model.forward_with_aux(x, points)
-        return self.model(x, points, prev_mask)
+__all__ = ["LAST", "BEST", "StepCallback", "TrainSummary", "Trainer", "train"]
 
 
 class Trainer:
@@ -155,7 +106,7 @@ class Trainer:
 
         self.use_amp = tp.amp and self.device.type == "cuda"
         with_aux = config.loss.aux_weight > 0 and isinstance(self.model, HRNetModel)
-        self.net = wrap_model(_TrainForward(self.model, with_aux), self.ctx, self.device)
+        self.net = wrap_model(TrainForward(self.model, with_aux), self.ctx, self.device)
         optimizer = torch.optim.AdamW if tp.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = optimizer(
             parameter_groups(self.model, tp.lr, tp.backbone_lr_mult),
@@ -185,39 +136,11 @@ class Trainer:
         self.lr_factor = 1.0
         self.log = RunLog(self.out_dir, config.logging.tensorboard, enabled=self.ctx.is_main)
         if resume_from is not None:
-            self._restore(resume_from)
+            restore_state(self, resume_from)  # weights, optimiser, step, RNG
         else:
             self.log.reset()
 
     # -- setup -------------------------------------------------------------------------------
-    def _restore(self, path: Path) -> None:
-        """Weights, optimiser, scaler, step, best metric and RNG from a trainer's last.pth."""
-        arch, state_dict, meta, state = read_training_state(path)
-        load_into(self.model, state_dict, arch, str(path))
-        self.optimizer.load_state_dict(state["optimizer"])
-        tp = self.config.train
-        for group in self.optimizer.param_groups:  # a changed train.lr applies from here on
-            group["base_lr"] = tp.lr * (tp.backbone_lr_mult if group["name"] == "backbone" else 1)
-        if self.use_amp and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.step = int(state["step"])
-        self.best = state.get("best")
-        self.metrics = dict(meta.get("metrics") or {})
-        self.init_path = meta.get("init_checkpoint")
-        changed = changed_keys(meta.get("config", {}), self.config.to_dict())
-        if changed and self.ctx.is_main:
-            print(f"resuming {path} with changed settings: {', '.join(changed)}", file=sys.stderr)
-        states = state.get("rng") or []
-        if len(states) == self.ctx.world_size:
-            set_rng_state(states[self.ctx.rank], self.device)
-        elif self.ctx.is_main:
-            print(
-                f"{path} was written by {len(states)} processes, not {self.ctx.world_size}: "
-                "random streams restart from the seed",
-                file=sys.stderr,
-            )
-        self.log.truncate_after(self.step)
-
     def set_train_mode(self) -> None:
         self.net.train()
         if self.config.model.freeze_backbone:
@@ -258,27 +181,21 @@ class Trainer:
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Corrective clicks from the model's own predictions, and its last prediction as
         ``prev_mask`` for models that take one (see :mod:`.iterative`)."""
-        sc = self.config.sampler
-        uses_prev = self.model.uses_prev_mask
-        prev = torch.zeros_like(target).clamp_(min=0) if uses_prev else None
         rng = np.random.default_rng((self.config.train.seed, self.step, self.ctx.rank))
-        rounds = int(rng.integers(0, sc.next_clicks_max + 1)) if sc.next_clicks_max else 0
-        if rounds:
-            self.net.eval()
-            with (
-                torch.no_grad(),
-                torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp),
-            ):
-                for _ in range(rounds):
-                    probs = torch.sigmoid(self.net(image, points, prev)["instances"]).float()
-                    points = add_clicks(points, corrective_clicks(probs, target, rng))
-                    if uses_prev:
-                        prev = probs
+        self.net.eval()
+        try:
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
+                return simulate_clicks(
+                    self.net,
+                    image,
+                    points,
+                    target,
+                    self.config.sampler,
+                    rng,
+                    self.model.uses_prev_mask,
+                )
+        finally:
             self.set_train_mode()
-        if prev is not None and sc.prev_mask_drop_prob > 0:
-            drop = torch.from_numpy(rng.random(prev.shape[0]) < sc.prev_mask_drop_prob)
-            prev[drop.to(prev.device)] = 0
-        return points, prev
 
     def set_epoch_lr(self, epoch: int) -> None:
         self.lr_factor = self.config.schedule.factor(epoch, self.config.train.epochs)
@@ -335,7 +252,13 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(epoch=epoch + 1, loss=f"{result['loss']:.4f}")
                     if self.step % self.config.logging.every_steps == 0 or self.step == stop_at:
-                        self._log_window(window, epoch, start_time, start_step)
+                        reduce = partial(all_reduce_mean, self.ctx)
+                        row = window_row(window, self.step, epoch, self.optimizer, reduce)
+                        elapsed = time.perf_counter() - start_time
+                        done = (self.step - start_step) * tp.batch_size
+                        row["images_per_s"] = done / elapsed if elapsed else 0.0
+                        row["elapsed_s"] = elapsed
+                        self.log.write("train", row, self.step)
                         window = []
                     if self.on_step is not None:
                         cancelled = self.on_step(self.step, stop_at, result["loss"]) is False
@@ -370,20 +293,6 @@ class Trainer:
             cancelled=cancelled,
         )
 
-    def _log_window(
-        self, window: list[dict[str, float]], epoch: int, start: float, start_step: int
-    ) -> None:
-        row: dict[str, Any] = {"step": self.step, "epoch": epoch + 1}
-        row["lr"] = self.optimizer.param_groups[-1]["lr"]
-        for key in window[0]:
-            row[key] = all_reduce_mean(self.ctx, float(np.mean([w[key] for w in window])))
-        elapsed = time.perf_counter() - start
-        row["images_per_s"] = (
-            (self.step - start_step) * self.config.train.batch_size / elapsed if elapsed else 0.0
-        )
-        row["elapsed_s"] = elapsed
-        self.log.write("train", row, self.step)
-
     def _end_epoch(self, completed: int, mean_loss: float | None) -> None:
         vc = self.config.validation
         improved = False
@@ -417,37 +326,7 @@ class Trainer:
         self, completed: int, mean_loss: float | None, epoch_end: bool, improved: bool = False
     ) -> None:
         """Write last.pth (+ best / epoch files) on rank 0; every rank must call this."""
-        rng = gather_objects(self.ctx, rng_state(self.device))
-        if self.ctx.is_main:
-            meta = {
-                "config": self.config.to_dict(),
-                "recipe": self.config.source,
-                "init_checkpoint": self.init_path,
-                "metrics": dict(self.metrics),
-                "step": self.step,
-                "epoch": completed,
-                "train_loss": mean_loss,
-                "torch": str(torch.__version__),
-            }
-            state = {
-                "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict() if self.use_amp else {},
-                "scheduler": {"kind": self.config.schedule.kind, "factor": self.lr_factor},
-                "step": self.step,
-                "epoch": completed,
-                "best": self.best,
-                "world_size": self.ctx.world_size,
-                "rng": rng,
-            }
-            extra = {"training_state": state}
-            save_checkpoint(self.out_dir / LAST, self.model, self.arch, meta, extra)
-            if improved:
-                save_checkpoint(self.out_dir / BEST, self.model, self.arch, meta)
-            every = self.config.checkpoint.every_epochs
-            if epoch_end and every and completed % every == 0:
-                name = f"epoch_{completed:03d}.pth"
-                save_checkpoint(self.out_dir / name, self.model, self.arch, meta)
-        barrier(self.ctx)
+        save_state(self, completed, mean_loss, epoch_end, improved)
 
 
 def train(
