@@ -410,3 +410,32 @@ def test_predict_reproduces_the_reference_nobrs_run(capsys, tmp_path):
     assert probs.shape == expected.shape == (5, 600, 450)
     for k in range(5):
         assert np.abs(probs[k] - expected[k]).max() <= 2e-3, f"click {k}"
+
+
+def test_view_without_a_qt_binding_is_one_line_with_the_install_command(
+    capsys, monkeypatch
+) -> None:
+    """`pip install napari-fbrs` brings no Qt binding: `view` says what to install (exit 2)."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+
+    def no_qt(name, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        return None if name in ("PyQt6", "PySide6", "PyQt5", "PySide2") else real(name)
+
+    monkeypatch.setattr(importlib.util, "find_spec", no_qt)
+    code = main(["view", "--sample", "nuclei"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "pip install 'napari-fbrs[all]'" in err
+
+
+def test_view_without_a_display_says_so_instead_of_aborting(capsys, monkeypatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    code = main(["view", "--sample", "nuclei"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no display" in err and "xvfb-run" in err

@@ -44,6 +44,30 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+QT_BINDINGS = ("PyQt6", "PySide6", "PyQt5", "PySide2")
+INSTALL_QT = "pip install 'napari-fbrs[all]'  (or: pip install 'napari[pyqt6]')"
+
+
+def check_gui_available() -> None:
+    """One clear line instead of a traceback (or Qt aborting) when napari cannot open a window.
+
+    ``pip install napari-fbrs`` brings no Qt binding (a napari plugin must not force one), and
+    a machine without a display cannot show a window at all.
+    """
+    import importlib.util
+    import os
+    import sys
+
+    if not any(importlib.util.find_spec(name) for name in QT_BINDINGS):
+        raise CLIError(f"napari needs a Qt binding to open a window; install one: {INSTALL_QT}")
+    headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if sys.platform.startswith("linux") and headless and not os.environ.get("QT_QPA_PLATFORM"):
+        raise CLIError(
+            "no display to open napari on (DISPLAY is not set): run it on a desktop, or "
+            "under a virtual one with xvfb-run; without a window, use napari-fbrs predict"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from napari_fbrs.inference.clicks import parse_clicks
 
@@ -57,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is not None and not Path(args.checkpoint).is_file():
         raise CLIError(f"{args.checkpoint}: no such file")
     refuse_inputs({"--screenshot": screenshot}, [args.image, args.checkpoint])
+    check_gui_available()
 
     from napari_fbrs._napari.launch import LaunchError, open_viewer
 
