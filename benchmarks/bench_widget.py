@@ -19,16 +19,27 @@ Needs a display for the viewer run (``xvfb-run -a`` on a headless machine)::
     xvfb-run -a python benchmarks/bench_widget.py --mode f-BRS-B --clicks 5
     python benchmarks/bench_widget.py --worker-only --mode f-BRS-B   # QT_QPA_PLATFORM=offscreen
 
-Without ``--checkpoint`` a seeded random hrnet18s_ocr64 is used (timings only). Prints a
-Markdown table; asserts nothing.
+``--busy N`` runs the same clicks twice, quiet and then with N competing busy processes
+(``benchmarks/_busy.py``), and prints both latencies: on a shared CPU a click should stay within
+2x of its quiet time (issue 16; the threads are set as the widget sets them,
+``napari_fbrs.threads.configure_threads``, unless ``--threads`` is given).
+
+The model is the built-in one unless ``--checkpoint`` names another (``random`` for a seeded
+random hrnet18s_ocr64: timings only). Prints Markdown tables; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _busy import busy_processes  # noqa: E402
 
 PLUGIN, WIDGET = "napari-fbrs", "f-BRS interactive segmentation"
 
@@ -71,14 +82,16 @@ class StallMeter:
 
 
 class HandlerClock:
-    """Longest call of the controller's Qt-thread handlers (wrapped before the widget exists)."""
+    """Longest call of the plugin's Qt-thread handlers (wrapped before the widget exists):
+    reading a click off the clicks layer and showing a result."""
 
     def __init__(self) -> None:
+        from napari_fbrs._napari.click_input import ClickInput
         from napari_fbrs._napari.controller import Controller
 
         self.longest = 0.0
-        for name in ("_on_points_changed", "_on_result"):
-            setattr(Controller, name, self._timed(getattr(Controller, name)))
+        for owner, name in ((ClickInput, "_on_points_changed"), (Controller, "_show_state")):
+            setattr(owner, name, self._timed(getattr(owner, name)))
 
     def _timed(self, method):  # noqa: ANN001, ANN202
         def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -105,13 +118,14 @@ def run_until(condition, timeout: float) -> None:  # noqa: ANN001
     poll.stop()
 
 
-def load_model(checkpoint: str | None):  # noqa: ANN201
-    """``(model, label)``: the checkpoint, or a seeded random hrnet18s_ocr64."""
-    if checkpoint:
+def load_model(checkpoint: str):  # noqa: ANN201
+    """``(model, label)``: a checkpoint (``default`` = the built-in model), or ``random``."""
+    if checkpoint != "random":
         from napari_fbrs.model.checkpoint import load_checkpoint
+        from napari_fbrs.model.weights import resolve_checkpoint
 
-        loaded = load_checkpoint(checkpoint)
-        return loaded.model, loaded.path.name
+        loaded = load_checkpoint(resolve_checkpoint(checkpoint))
+        return loaded.model, f"{loaded.arch} ({loaded.path.name})"
     import torch
 
     from napari_fbrs.model.registry import build_model
@@ -150,7 +164,7 @@ def bench_viewer(args: argparse.Namespace) -> list[tuple]:
         handlers.longest = 0.0
         layer.feature_defaults = {"positive": positive}
         layer.add(np.array([row, col], dtype=float))
-        run_until(lambda: not controller.queue.busy, timeout=600)
+        run_until(lambda: not controller.busy, timeout=600)
         rows.append(
             (
                 index,
@@ -170,15 +184,12 @@ def bench_worker_only(args: argparse.Namespace) -> list[tuple]:
     from qtpy.QtWidgets import QApplication
     from skimage import data
 
+    from napari_fbrs._napari.model_choice import make_predictor
     from napari_fbrs._napari.settings import ComputeSettings
-    from napari_fbrs._napari.worker import (
-        AddClick,
-        ObjectContext,
-        Prediction,
-        SegmentationQueue,
-        StartObject,
-    )
+    from napari_fbrs._napari.worker import SessionWorker
     from napari_fbrs.inference.clicks import Click
+    from napari_fbrs.inference.session import ImageContext, InteractiveSession
+    from napari_fbrs.io.images import to_model_rgb
     from napari_fbrs.model.device import select_device
 
     app = QApplication.instance() or QApplication([])  # noqa: F841 - keeps Qt alive
@@ -186,28 +197,28 @@ def bench_worker_only(args: argparse.Namespace) -> list[tuple]:
     settings.mode.value = args.mode
     settings.zoom_in.value = args.zoom_in
     model, _ = load_model(args.checkpoint)
-    shown: list = []
-    queue = SegmentationQueue(shown.append)
-    context = ObjectContext(
-        ("astronaut",), data.astronaut(), None, True, model, settings.to_config(), select_device()
-    )
-    queue.submit(StartObject(1, context=context))
+    session = InteractiveSession(predictor_factory=make_predictor)
+    session.use_model(model)
+    session.use_settings(settings.to_config(), select_device())
+    worker = SessionWorker()
+    rgb = to_model_rgb(data.astronaut(), (0, 255), True)
+    worker.submit(lambda: session.start_object(ImageContext(("astronaut",), lambda: rgb)))
     meter = StallMeter()
-    run_until(lambda: not queue.busy, timeout=600)
+    run_until(lambda: not worker.busy, timeout=600)
     rows = []
     for index, (row, col, positive) in enumerate(CLICKS[: args.clicks], start=1):
         meter.reset()
-        queue.submit(AddClick(1, click=Click(row, col, positive)))
-        run_until(lambda: not queue.busy, timeout=600)
-        result = shown[-1]
-        assert isinstance(result, Prediction), result
-        latency = time.perf_counter() - result.job.queued_at
+        shown: list = []
+        queued = time.perf_counter()
+        click = Click(row, col, positive)
+        worker.submit(lambda click=click: session.add_click(click), shown.append)
+        run_until(lambda: not worker.busy, timeout=600)
         rows.append(
             (
                 index,
                 "+" if positive else "-",
-                latency,
-                result.network_seconds,
+                time.perf_counter() - queued,
+                shown[-1].network_seconds,
                 meter.longest * 1000,
                 meter.over_100ms,
                 "-",
@@ -216,27 +227,8 @@ def bench_worker_only(args: argparse.Namespace) -> list[tuple]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", default="f-BRS-B", help="BRS mode (default f-BRS-B)")
-    parser.add_argument("--zoom-in", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--clicks", type=int, default=5, help=f"1..{len(CLICKS)}")
-    parser.add_argument("--checkpoint", help="a checkpoint file (default: random weights)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument(
-        "--worker-only", action="store_true", help="no viewer: job queue + thread_worker only"
-    )
-    args = parser.parse_args(argv)
-
-    import torch
-
-    torch.set_num_threads(args.threads)
-    rows = bench_worker_only(args) if args.worker_only else bench_viewer(args)
-    where = "worker only, no viewer" if args.worker_only else "napari viewer"
-    print(
-        f"{where} | mode: {args.mode} | ZoomIn: {args.zoom_in} | torch threads: "
-        f"{args.threads} | astronaut 512 x 512 RGB"
-    )
+def _print(rows: list[tuple], title: str) -> None:
+    print(title)
     print(
         "| click | sign | click -> mask shown (s) | network (s) | longest stall (ms) | "
         "stalls > 100 ms | plugin Qt time, longest (ms) |"
@@ -246,6 +238,50 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"| {index} | {sign} | {latency:.3f} | {network:.3f} | {stall:.0f} | {over} | "
             f"{plugin} |"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", default="f-BRS-B", help="BRS mode (default f-BRS-B)")
+    parser.add_argument("--zoom-in", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--clicks", type=int, default=5, help=f"1..{len(CLICKS)}")
+    parser.add_argument(
+        "--checkpoint", default="default", help="checkpoint, name, or 'random' [default]"
+    )
+    parser.add_argument("--threads", type=int, help="torch CPU threads [as the widget sets them]")
+    parser.add_argument("--busy", type=int, default=0, metavar="N", help="also with N busy cores")
+    parser.add_argument(
+        "--worker-only", action="store_true", help="no viewer: job queue + thread_worker only"
+    )
+    args = parser.parse_args(argv)
+
+    from napari_fbrs.threads import configure_threads
+
+    configured = configure_threads()  # before torch starts its thread pool, as the widget
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bench = bench_worker_only if args.worker_only else bench_viewer
+    where = "worker only, no viewer" if args.worker_only else "napari viewer"
+    medians = {}
+    for cores in [0] + ([args.busy] if args.busy else []):
+        with busy_processes(cores):
+            rows = bench(args)
+        load = "quiet" if cores == 0 else f"{cores} busy process(es)"
+        _print(
+            rows,
+            f"\n{where} | {load} | mode: {args.mode} | ZoomIn: {args.zoom_in} | torch threads: "
+            f"{torch.get_num_threads()} (OMP_WAIT_POLICY={configured.wait_policy}) | "
+            "astronaut 512 x 512 RGB",
+        )
+        medians[load] = statistics.median(r[2] for r in rows)
+    if len(medians) == 2:
+        quiet, loaded = medians.values()
+        print(
+            f"\nmedian click -> mask: quiet {quiet:.3f} s, loaded {loaded:.3f} s "
+            f"({loaded / quiet:.2f}x)"
         )
     return 0
 
