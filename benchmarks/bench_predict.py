@@ -19,6 +19,15 @@ Usage:
     python benchmarks/bench_predict.py --upstream-src /path/to/patched/upstream \
         --upstream-python /path/to/venv/bin/python   # adds same-machine upstream ratios
 
+``--widget-defaults`` measures what a user of the widget gets (issue 13's speed targets): the
+widget's default settings (``demo`` preset: ZoomIn to 480 px from the second click, images
+limited to 800 px, flip), the sheep image scaled to 800 px, a fixed sequence of 8 clicks, one
+fresh process per model and mode, with the threads the CLI and the widget set. Click 1 is timed
+as ``predict`` reports it in a fresh process (so it includes the first-run warm-up); later
+clicks as a median. It prints the GFLOP per click and the three torch operators that take most
+of the time of the later clicks, for the built-in model next to the original hrnet18_ocr64
+architecture and the previous built-in hrnet18s_ocr64 (random weights: same compute).
+
 ``--busy`` measures something else: the latency of a NoBRS click of the built-in model on a
 128 x 128 and an 800 px image (the whole image through the network), on an idle CPU and while
 a competing process spins on one core (``benchmarks/_busy.py``), for torch's default threads
@@ -49,6 +58,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 ARCHS = (
+    "efficientnet_lite0_fpn96",
     "hrnet18_ocr64",
     "resnet34_dh128",
     "hrnet18s_ocr64",
@@ -218,6 +228,103 @@ def stored_upstream_times(arch: str, mode: str) -> list[float] | None:
     return run["times"] if run else None
 
 
+# -- --widget-defaults: what a widget user gets ------------------------------------------------
+DEFAULTS_MODELS = ("default", "random:hrnet18_ocr64", "random:hrnet18s_ocr64")
+
+
+def _model_for(spec: str):  # noqa: ANN202
+    """``default`` / a checkpoint, or ``random:ARCH`` (seeded random weights: timings only)."""
+    import torch
+
+    if spec.startswith("random:"):
+        from napari_fbrs.model.registry import build_model
+
+        torch.manual_seed(0)
+        return build_model(spec.split(":", 1)[1]).eval(), spec.split(":", 1)[1] + " (random)"
+    from napari_fbrs.model.checkpoint import load_checkpoint
+    from napari_fbrs.model.weights import resolve_checkpoint
+
+    loaded = load_checkpoint(resolve_checkpoint(spec))
+    return loaded.model, f"{loaded.arch} ({spec})"
+
+
+def run_defaults_child(spec: str, mode: str, num_clicks: int) -> dict:
+    """The widget's default settings on the 800 px sheep, in this fresh process."""
+    from napari_fbrs.threads import configure_threads
+
+    configure_threads()
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from napari_fbrs.inference.clicks import Click
+    from napari_fbrs.inference.config import UserSettings, predictor_config
+    from napari_fbrs.inference.predictor import Predictor
+
+    model, label = _model_for(spec)
+    image, gt = load_inputs(800)
+    clicks = [Click(r, c, p) for r, c, p in click_sequence(gt, num_clicks)]
+    predictor = Predictor(model, predictor_config(UserSettings(mode=mode)))
+    started = time.perf_counter()
+    predictor.set_image(image)
+    set_image_s = time.perf_counter() - started
+    seconds, evals = [], []
+    for k in range(1, len(clicks) + 1):
+        predictor.predict(clicks[:k])
+        seconds.append(predictor.last.seconds)
+        evals.append(predictor.last.lbfgs_evals)
+    gflops = count_gflops(predictor, image, clicks)  # untimed replay
+    predictor.set_image(image)  # a profiled replay of the later clicks: where the time goes
+    predictor.predict(clicks[:1])
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for k in range(2, len(clicks) + 1):
+            predictor.predict(clicks[:k])
+    ops = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in ops) or 1
+    top = sorted(ops, key=lambda e: e.self_cpu_time_total, reverse=True)[:3]
+    return {
+        "model": label,
+        "mode": mode,
+        "shape": list(image.shape[:2]),
+        "threads": torch.get_num_threads(),
+        "set_image_s": set_image_s,
+        "seconds": seconds,
+        "evals": evals,
+        "gflops": gflops,
+        "top_ops": [(e.key, e.self_cpu_time_total / total) for e in top],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def defaults_table(models: list[str], modes: list[str], num_clicks: int) -> list[dict]:
+    me = str(Path(__file__).resolve())
+    rate = matmul_gflops(2)
+    print(
+        f"Widget defaults (demo preset), 800 px sheep, {num_clicks} clicks, {usable_cpus()} "
+        f"usable CPUs, sustained fp32 matmul {rate:.0f} GFLOP/s\n"
+    )
+    print(
+        "| model | mode | click 1 s | later clicks s (median / max) | GFLOP click 1 / later "
+        "(median) | compute bound later s | L-BFGS evals | where later clicks spend time |"
+    )
+    print("|---|---|---:|---:|---:|---:|---|---|")
+    rows = []
+    for spec in models:
+        for mode in modes:
+            row = run_child([me, "--defaults-child", spec, mode, str(num_clicks)])
+            later, flops = row["seconds"][1:], row["gflops"]
+            later_flops = statistics.median(flops[1:])
+            ops = ", ".join(f"{name} {share:.0%}" for name, share in row["top_ops"])
+            print(
+                f"| {row['model']} | {mode} | {row['seconds'][0]:.2f} | "
+                f"{statistics.median(later):.2f} / {max(later):.2f} | {flops[0]:.1f} / "
+                f"{later_flops:.1f} | {later_flops / rate:.2f} | "
+                f"{','.join(map(str, row['evals']))} | {ops} |",
+                flush=True,
+            )
+            rows.append(row)
+    return rows
+
+
 # -- --busy: click latency on a shared CPU ------------------------------------------------------
 #: name -> environment of the child (None: call configure_threads() in the child instead).
 THREAD_SETTINGS: dict[str, dict[str, str] | None] = {
@@ -350,6 +457,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default="default", help="--busy model [default]")
     parser.add_argument("--busy-child", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument(
+        "--widget-defaults",
+        action="store_true",
+        help="the widget's default settings on an 800 px image, 8 clicks, per model and mode",
+    )
+    parser.add_argument(
+        "--defaults-models", default=",".join(DEFAULTS_MODELS), help="--widget-defaults models"
+    )
+    parser.add_argument(
+        "--defaults-modes", default="NoBRS,f-BRS-B", help="--widget-defaults modes"
+    )
+    parser.add_argument("--defaults-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
         "--single",
         nargs=7,
         metavar=("ARCH", "MODE", "SIZE", "INPUTS", "CKPT", "FAST", "OUT"),
@@ -357,6 +476,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    if args.defaults_child:
+        spec, mode, clicks = args.defaults_child
+        print(json.dumps(run_defaults_child(spec, mode, int(clicks))))
+        return 0
+    if args.widget_defaults:
+        rows = defaults_table(args.defaults_models.split(","), args.defaults_modes.split(","), 8)
+        if args.json:
+            from napari_fbrs.atomic import atomic_write_text
+
+            atomic_write_text(args.json, json.dumps({"widget_defaults": rows}))
+        return 0
     if args.busy_child:
         size, clicks, ckpt, configure = args.busy_child
         print(json.dumps(run_busy_child(int(size), int(clicks), ckpt, configure == "1")))
