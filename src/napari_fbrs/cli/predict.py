@@ -21,6 +21,7 @@ from napari_fbrs.cli.common import (
     select_device,
 )
 from napari_fbrs.cli.options import add_predictor_options, predictor_config_from_args
+from napari_fbrs.cli.stack import add_stack_options
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,6 +66,7 @@ def add_parser(subparsers: Any) -> None:
         "--save-probs", metavar="NPZ", help="probs float32 [n_clicks, H, W] and clicks [n, 3]"
     )
     add_max_pixels_option(parser)
+    add_stack_options(parser)
     parser.add_argument("--device", default="auto", help="auto (cuda>mps>cpu), cpu, cuda[:N], mps")
     add_predictor_options(parser)
     parser.set_defaults(handler=run)
@@ -97,19 +99,40 @@ def run(args: argparse.Namespace) -> int:
         {"--output": output, "--save-probs": probs_path},
         [args.image, args.clicks_file, args.checkpoint],
     )
-    clicks = read_clicks(args)
-
-    from napari_fbrs.io.images import load_rgb, to_model_rgb
+    plane_index, clicks = _clicks_and_plane(args)
+    stack = None
+    from napari_fbrs.io.images import read_image, to_model_rgb
     from napari_fbrs.io.samples import load_sample
 
     try:
         if args.sample is not None:
+            if plane_index is not None:
+                raise CLIError("the samples are single images: give clicks as ROW,COL,+")
             image = to_model_rgb(load_sample(args.sample))
+        elif plane_index is not None:
+            from napari_fbrs.cli import stack as stack_cli
+
+            stack = stack_cli.open_stack(read_image(args.image, args.max_pixels), args.image)
+            if plane_index >= len(stack):
+                raise CLIError(
+                    f"the clicks are on slice {plane_index}, but {args.image} has "
+                    f"{len(stack)} slices (0..{len(stack) - 1})"
+                )
+            plane = stack.plane(plane_index)
+            image = plane.read(slice(None), slice(None))
         else:
-            image = load_rgb(args.image, args.max_pixels)
-    except (ValueError, OSError) as exc:
-        raise CLIError(str(exc)) from None
+            image = to_model_rgb(read_image(args.image, args.max_pixels))
+    except CLIError:
+        raise
+    except (ValueError, OSError) as exc:  # a reader's message; name the file once
+        text = str(exc)
+        named = args.image is None or str(args.image) in text
+        raise CLIError(text if named else f"{args.image}: {text}") from None
+    if args.propagate and output is not None and output.suffix.lower() not in (".tif", ".tiff"):
+        raise CLIError(f"--output {output}: a 3-D label needs .tif or .tiff")
     image_name = args.image if args.sample is None else f"sample {args.sample}"
+    if plane_index is not None:
+        image_name = f"{image_name}, slice {plane_index}"
     height, width = image.shape[:2]
     for index, click in enumerate(clicks, start=1):
         if not click.inside(height, width):
@@ -120,9 +143,10 @@ def run(args: argparse.Namespace) -> int:
     device = select_device(args.device)
     loaded = load_model(args.checkpoint, device)
 
+    from napari_fbrs.cli.stack import local_window, wrap
     from napari_fbrs.inference.predictor import Predictor
 
-    predictor = Predictor(loaded.model, config, device)
+    predictor = wrap(Predictor(loaded.model, config, device), local_window(args, config))
     predictor.set_image(image)
     try:
         last, stats = _apply_clicks(predictor, clicks, probs_path, height, width)
@@ -131,6 +155,26 @@ def run(args: argparse.Namespace) -> int:
             raise
         raise CLIError(f"--save-probs {probs_path}: cannot write ({error_reason(exc)})") from None
     mask = (last > config.prob_thresh).astype("uint8")
+    if args.propagate:
+        from napari_fbrs.cli import stack as stack_cli
+
+        assert stack is not None and plane_index is not None
+        volume, result = stack_cli.propagate_object(
+            loaded.model, config, stack, plane_index, mask.astype(bool), args
+        )
+        if output is not None:
+            from napari_fbrs.io.masks import write_labels
+
+            try:
+                write_labels(output, volume)
+            except OSError as exc:
+                raise CLIError(f"--output {output}: cannot write ({error_reason(exc)})") from None
+        for line in stack_cli.describe(result):
+            print(line)
+        if output is not None:
+            shape = " x ".join(map(str, volume.shape))
+            print(f"wrote {output} ({shape}, {int(volume.sum())} object voxels)")
+        output = None  # the 3-D label replaces the 2-D mask
     if output is not None:
         from napari_fbrs.io.masks import write_mask
 
@@ -150,6 +194,10 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"total {sum(s for s, _ in stats):.3f} s for {len(clicks)} clicks")
     print(f"weights {loaded.path.name}, image {image_name} ({height} x {width})")
+    window = getattr(predictor.last, "window", None)
+    if window is not None:
+        r0, r1, c0, c1 = window
+        print(f"local window: rows {r0}..{r1 - 1}, cols {c0}..{c1 - 1} at full resolution")
     area = int(mask.sum())
     print(f"mask: {area} object pixels ({100.0 * area / mask.size:.1f} % of the image)")
     if output is not None:
@@ -157,6 +205,23 @@ def run(args: argparse.Namespace) -> int:
     if probs_path is not None:
         print(f"wrote {probs_path} (probs {len(clicks)} x {height} x {width} float32)")
     return 0
+
+
+def _clicks_and_plane(args: argparse.Namespace) -> tuple[int | None, tuple[Click, ...]]:
+    """The clicks, and the stack slice they are on (``"Z,ROW,COL,+"``; None for a plane)."""
+    from napari_fbrs.inference.clicks import parse_plane_clicks
+
+    if args.clicks is None:
+        if args.propagate:
+            raise CLIError('--propagate needs --clicks on one slice: "Z,ROW,COL,+;Z,ROW,COL,-"')
+        return None, read_clicks(args)
+    try:
+        plane, clicks = parse_plane_clicks(args.clicks)
+    except ValueError as exc:
+        raise CLIError(f"--clicks {args.clicks!r}: {exc}") from None
+    if args.propagate and plane is None:
+        raise CLIError('--propagate needs the slice in every click: "Z,ROW,COL,+"')
+    return plane, clicks
 
 
 def _apply_clicks(

@@ -52,6 +52,32 @@ def parse_clicks(text: str) -> tuple[Click, ...]:
     return tuple(clicks)
 
 
+def parse_plane_clicks(text: str) -> tuple[int | None, tuple[Click, ...]]:
+    """``"ROW,COL,+;..."`` or, on a stack, ``"Z,ROW,COL,+;..."``: the slice (None without
+    one) and the clicks. An object lives on one slice, so every click must name the same Z."""
+    items = [part.strip() for part in text.split(";") if part.strip()]
+    arity = {len(item.split(",")) for item in items}
+    if arity != {4}:
+        return None, parse_clicks(text)
+    planes, rest = set(), []
+    for index, item in enumerate(items):
+        z, remainder = item.split(",", 1)
+        try:
+            value = float(z)
+        except ValueError:
+            raise ValueError(f"click {index + 1} ({item!r}): Z must be a slice number") from None
+        if value != int(value) or value < 0:
+            raise ValueError(f"click {index + 1} ({item!r}): Z must be a slice number >= 0")
+        planes.add(int(value))
+        rest.append(remainder)
+    if len(planes) != 1:
+        raise ValueError(
+            f"the clicks name slices {sorted(planes)}: an object is clicked on one slice "
+            "(the others follow by --propagate)"
+        )
+    return planes.pop(), parse_clicks(";".join(rest))
+
+
 def clicks_from_triples(triples: Iterable[Sequence[object]]) -> tuple[Click, ...]:
     """``[[row, col, is_positive], ...]`` (the JSON clicks-file format) into clicks."""
     clicks = []
