@@ -27,6 +27,9 @@ import numpy as np
 from .clicks import Click
 from .history import History, Snapshot
 from .maps import ProbabilityMap
+from .painting import PaintPlan, next_label_id, plan_paint
+from .seeding import SliceMask
+from .stack_objects import StackObject, StackPlan, plan_stack
 
 #: Default memory budget of the undo history (snapshots beyond it are replayed on undo).
 DEFAULT_HISTORY_BYTES = 512 * 2**20
@@ -54,19 +57,6 @@ class SessionPredictor(Protocol):
 
 
 @dataclass(frozen=True)
-class PaintPlan:
-    """Where a finished object goes: its id and the pixels (full label-array indices)."""
-
-    label_id: int
-    indices: tuple[np.ndarray, ...]
-    kept_pixels: int  # object pixels left alone because they already had a label
-
-    @property
-    def num_pixels(self) -> int:
-        return int(self.indices[0].size) if self.indices else 0
-
-
-@dataclass(frozen=True)
 class ObjectState:
     """The current object after a session call."""
 
@@ -90,49 +80,22 @@ class ObjectState:
 
 
 @dataclass(frozen=True)
+class StackFinished:
+    """What :meth:`InteractiveSession.propagate` did: the plan over the stack and the result."""
+
+    plan: StackPlan | None
+    state: ObjectState
+    reason: str = ""
+    result: Any = None  # the PropagationResult (slices reached, why each direction stopped)
+
+
+@dataclass(frozen=True)
 class Finished:
     """What :meth:`InteractiveSession.finish` did: the plan to apply and the new state."""
 
     plan: PaintPlan | None
     state: ObjectState
     reason: str = ""  # why nothing is painted, when ``plan`` is None
-
-
-def next_label_id(labels: np.ndarray) -> int:
-    """``max + 1`` of a label image (1 for an empty one)."""
-    return int(np.max(labels)) + 1 if np.size(labels) else 1
-
-
-def plan_paint(
-    labels: np.ndarray,
-    mask: np.ndarray,
-    label_id: int,
-    overwrite: bool = False,
-    origin: tuple[int, ...] = (),
-) -> PaintPlan:
-    """Which pixels of ``labels`` receive object ``label_id``.
-
-    ``mask`` covers the window of ``labels`` that starts at ``origin`` (leading indices first,
-    e.g. ``(z, row, col)``; missing leading entries are 0). Existing labels are kept unless
-    ``overwrite``. The id must fit the label array's integer type.
-    """
-    origin = (0,) * (labels.ndim - len(origin)) + tuple(origin)
-    lead = labels.ndim - mask.ndim
-    window = tuple(
-        slice(o, o + s) if axis >= lead else o
-        for axis, (o, s) in enumerate(zip(origin, (1,) * lead + mask.shape, strict=True))
-    )
-    if np.issubdtype(labels.dtype, np.integer) and label_id > np.iinfo(labels.dtype).max:
-        raise OverflowError(f"label id {label_id} does not fit the {labels.dtype} label image")
-    region = np.asarray(labels[window])
-    if region.shape != mask.shape:
-        raise ValueError(f"labels window {region.shape} and mask {mask.shape} differ in shape")
-    target = mask if overwrite else mask & (region == 0)
-    local = np.nonzero(target)
-    indices = tuple(np.full(local[0].size, origin[a], dtype=np.intp) for a in range(lead)) + tuple(
-        (idx + origin[lead + a]).astype(np.intp) for a, idx in enumerate(local)
-    )
-    return PaintPlan(label_id, indices, int(mask.sum() - target.sum()))
 
 
 class InteractiveSession:
@@ -164,6 +127,7 @@ class InteractiveSession:
         self._last_seconds = 0.0
         self._last_evals = 0
         self._issued: dict[int, int] = {}  # id(label array) -> highest label id handed out
+        self._stack_object: StackObject | None = None  # last object finished on a stack slice
 
     # -- what the object is computed with and on ----------------------------------------------
     def use_model(self, model: Any) -> None:
@@ -339,8 +303,64 @@ class InteractiveSession:
             origin = (*slice_index, *state.map.origin)
             plan = plan_paint(labels, mask, label_id, overwrite, origin)
             self._issued[id(labels)] = label_id
+            if len(slice_index) >= 1:  # a slice of a stack: it may be propagated next
+                seed = SliceMask(mask.copy(), state.map.origin)
+                lead = tuple(slice_index[:-1])
+                self._stack_object = StackObject(
+                    id(labels), lead, label_id, None, slice_index[-1], seed
+                )
         self._new_object()
         return Finished(plan, self.state, reason)
+
+    def propagate(
+        self,
+        labels: np.ndarray,
+        stack: Any,
+        slice_index: tuple[int, ...],
+        overwrite: bool = False,
+        config: Any = None,
+        on_slice: Any = None,
+    ) -> StackFinished:
+        """Follow an object through ``stack`` (the slices along the axis of ``slice_index[-1]``)
+        and plan it into ``labels`` as one id.
+
+        The object is the current one (clicks on ``slice_index``), or else the last object
+        finished on a slice. A current object on a slice of the last propagated object (or
+        next to it) corrects it: the same id, re-propagated from that slice outwards
+        (:func:`~napari_fbrs.inference.propagate.repropagate`). The session then starts a new
+        object. ``on_slice(index, done, total)`` reports progress; returning False cancels
+        (the slices done so far are kept).
+        """
+        from .propagate import propagate, repropagate
+
+        if self._factory is None or self._model is None or self._settings is None:
+            raise RuntimeError("propagation needs a model and settings (use_model / settings)")
+        lead, index = tuple(slice_index[:-1]), int(slice_index[-1])
+        key, mask, state = id(labels), self.state.mask(), self.state
+        last, cleared = self._stack_object, ()
+        scratch = self._factory(self._model, *self._settings)
+        if mask is not None and mask.any() and state.map is not None:
+            seed = SliceMask(mask.copy(), state.map.origin)
+            if last is not None and last.covers(key, lead, index):
+                assert last.result is not None
+                result = repropagate(scratch, stack, last.result, index, seed, config, on_slice)
+                label_id, cleared = last.label_id, tuple(last.result.indices)
+            else:
+                result = propagate(scratch, stack, index, seed, config, 0, on_slice)
+                label_id = max(next_label_id(labels), self._issued.get(key, 0) + 1)
+        elif last is not None and last.labels_key == key:
+            result = propagate(scratch, stack, last.seed_slice, last.seed, config, 0, on_slice)
+            label_id, lead = last.label_id, last.lead
+            cleared = tuple(last.result.indices) if last.result is not None else ()
+        else:
+            self._new_object()
+            return StackFinished(None, self.state, "nothing to propagate: click an object first")
+        plan = plan_stack(labels, lead, result, label_id, overwrite, cleared)
+        self._issued[key] = max(label_id, self._issued.get(key, 0))
+        start = result.start
+        self._stack_object = StackObject(key, lead, label_id, result, start, result.masks[start])
+        self._new_object()
+        return StackFinished(plan, self.state, "", result)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _predictor(self) -> SessionPredictor:
