@@ -17,6 +17,8 @@ separately. Uses the built-in model with the eval preset. Prints a Markdown tabl
 Usage:
     python benchmarks/bench_propagate.py                  # f-BRS-B, 1 correction round
     python benchmarks/bench_propagate.py --mode NoBRS --isbi-objects 20 --output prop.json
+    python benchmarks/bench_propagate.py --stacks isbi --output isbi.json   # one stack
+    python benchmarks/bench_propagate.py --table-from synthetic.json isbi.json
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,9 +42,17 @@ def main() -> None:
     parser.add_argument("--corrections", type=int, default=1)
     parser.add_argument("--synthetic-objects", type=int, default=8)
     parser.add_argument("--isbi-objects", type=int, default=10)
-    parser.add_argument("--output", type=Path, help="write every object's numbers as JSON")
+    parser.add_argument("--stacks", default="synthetic,isbi", help="comma-separated subset")
+    parser.add_argument(
+        "--output", type=Path, help="every object's numbers as JSON, rewritten after each object"
+    )
+    parser.add_argument("--table-from", type=Path, nargs="+", help="print the table of JSONs")
     args = parser.parse_args()
+    if args.table_from:
+        table_from_json(args.table_from)
+        return
 
+    from napari_fbrs.atomic import atomic_write_text
     from napari_fbrs.evaluation.propagation import PropagationEvalSettings, evaluate_propagation
     from napari_fbrs.inference.config import eval_preset
     from napari_fbrs.inference.predictor import Predictor
@@ -56,27 +66,38 @@ def main() -> None:
     settings = PropagationEvalSettings(
         target_iou=args.target, max_clicks=args.max_clicks, corrections=args.corrections
     )
+    wanted = {name.strip() for name in args.stacks.split(",")}
     stacks = []
-    image, labels = synthetic_nuclei_stack((16, 192, 192), count=args.synthetic_objects, seed=0)
-    stacks.append(("synthetic nuclei 16x192x192", image, labels, settings))
-    if ISBI.is_dir():
+    if "synthetic" in wanted:
+        image, labels = synthetic_nuclei_stack(
+            (16, 192, 192), count=args.synthetic_objects, seed=0
+        )
+        stacks.append(("synthetic nuclei 16x192x192", image, labels, settings))
+    if "isbi" in wanted and ISBI.is_dir():
         images, per_slice = read_slice_folder(ISBI)
         isbi = replace(settings, min_slices=3, max_objects=args.isbi_objects)
         stacks.append(("ISBI_EM 20x512x512", images, link_slices(per_slice, 0.3), isbi))
-    else:
+    elif "isbi" in wanted:
         print(f"{ISBI} is absent: the ISBI_EM stack is skipped", file=sys.stderr)
 
     rows, dumps = [], []
     for name, image, labels, chosen in stacks:
         start = time.perf_counter()
 
-        def report(item, name=name) -> None:  # noqa: ANN001
+        done: list = []
+
+        def report(item, name=name, done=done) -> None:  # noqa: ANN001
             print(
                 f"{name}: object {item.label} ({item.slices} slices) 3-D IoU {item.iou_3d:.3f} "
-                f"with {item.start_clicks} clicks; per slice {item.per_slice_clicks} clicks; "
-                f"{item.seconds:.0f} s",
+                f"with {item.start_clicks} clicks, {item.corrected_iou_3d} with "
+                f"{item.corrected_clicks}; per slice {item.per_slice_iou_3d} with "
+                f"{item.per_slice_clicks} clicks; {item.seconds:.0f} s",
                 file=sys.stderr,
             )
+            done.append(asdict(item))
+            if args.output:  # so that an interrupted run keeps what it has measured
+                partial = [*dumps, {"name": name, "partial": True, "objects": done}]
+                atomic_write_text(args.output, json.dumps(partial, indent=1))
 
         result = evaluate_propagation(
             predictor, stack_source(image), labels, chosen, name=name, on_object=report
@@ -87,6 +108,13 @@ def main() -> None:
         f"\nbuilt-in model, {args.mode}, eval preset; target IoU {args.target}, at most "
         f"{args.max_clicks} clicks per slice, {args.corrections} correction round(s)\n"
     )
+    print_table(rows)
+    if args.output:
+        atomic_write_text(args.output, json.dumps(dumps, indent=1))
+
+
+def print_table(rows: list[tuple[str, dict, float]]) -> None:
+    """One Markdown row per stack: (name, ``PropagationEvaluation.summary()``, seconds)."""
     print(
         "| stack | objects | slices/object | propagate: clicks/object | 3-D IoU | "
         "+ corrections: clicks/object | 3-D IoU | every slice: clicks/object | 3-D IoU | "
@@ -106,10 +134,24 @@ def main() -> None:
         ]
         text = " | ".join("-" if v is None else f"{v:.2f}" for v in cells)
         print(f"| {name} | {s['objects']} | {text} |")
-    if args.output:
-        from napari_fbrs.atomic import atomic_write_text
 
-        atomic_write_text(args.output, json.dumps(dumps, indent=1))
+
+def table_from_json(paths: list[Path]) -> None:
+    """The table again from ``--output`` files (an interrupted run's too: its objects so far)."""
+    from napari_fbrs.evaluation.propagation import (
+        ObjectPropagation,
+        PropagationEvalSettings,
+        PropagationEvaluation,
+    )
+
+    rows = []
+    for path in paths:
+        for stack in json.loads(path.read_text()):
+            objects = [ObjectPropagation(**o) for o in stack["objects"]]
+            summary = PropagationEvaluation("", PropagationEvalSettings(), objects).summary()
+            name = stack["name"] + (" (interrupted)" if stack.get("partial") else "")
+            rows.append((name, summary, sum(o.seconds for o in objects)))
+    print_table(rows)
 
 
 if __name__ == "__main__":
