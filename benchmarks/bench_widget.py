@@ -90,7 +90,7 @@ class HandlerClock:
         from napari_fbrs._napari.controller import Controller
 
         self.longest = 0.0
-        for owner, name in ((ClickInput, "_on_points_changed"), (Controller, "_show_state")):
+        for owner, name in ((ClickInput, "_on_points_changed"), (Controller, "show_state")):
             setattr(owner, name, self._timed(getattr(owner, name)))
 
     def _timed(self, method):  # noqa: ANN001, ANN202

@@ -6,7 +6,7 @@ lives on the worker side: the controller only submits calls to the FIFO
 :class:`~napari_fbrs._napari.worker.SessionWorker` and renders the :class:`ObjectState` each
 call returns. A click therefore travels in one direction: the clicks layer (the user's view of
 the clicks) -> :meth:`Controller._on_points_changed` -> worker -> session -> predictor ->
-model, and the state comes back to :meth:`Controller._show_state`. When the queue is idle, the
+model, and the state comes back to :meth:`Controller.show_state`. When the queue is idle, the
 clicks layer is made to show exactly the session's clicks (a refused click disappears).
 
 The widget observes the controller through its signals and never writes its fields.
@@ -36,8 +36,9 @@ from napari_fbrs.inference.session import Finished, InteractiveSession, NoImageE
 from . import layers as L
 from .click_input import ClickInput
 from .keybindings import bind_shortcuts, unbind_shortcuts
-from .model_choice import ModelSource, ReadyModel, load_model, make_predictor
+from .model_choice import Engine, ModelSource, ReadyModel, load_model, make_predictor
 from .plugin_layers import PluginLayers
+from .propagation import Propagator
 from .slots import describe, qt_slot
 from .worker import SessionWorker
 
@@ -63,7 +64,7 @@ class Controller:
         self.worker = SessionWorker()
         self.layers = PluginLayers(viewer)
         self.input = ClickInput(
-            viewer, lambda: self.image, self._on_click, self._restart, self._refuse
+            viewer, lambda: self.image, self._on_click, self._restart, self.refuse
         )
         self.layers.on_new_clicks_layer(self._connect_clicks)
         # Touched only by calls running in the worker thread.
@@ -71,7 +72,7 @@ class Controller:
         self.image: Image | None = None
         self.target: Labels | None = None  # None: the image's own f-BRS labels
         self.overwrite = False
-        self.config: PredictorConfig = demo_preset()
+        self.engine = Engine(demo_preset())
         self.device = torch.device("cpu")
         self.model_label: str | None = None
         self.loading: str | None = None  # what is being loaded, if anything
@@ -79,35 +80,23 @@ class Controller:
         self.message = ""
         self.last_latency: float | None = None
         self.last_network: float | None = None
-        self._plane: _Plane | None = None
+        self.plane: _Plane | None = None
+        self.last_plane: _Plane | None = None  # of the last object finished or propagated
+        self.propagator = Propagator(self, self._session)
         self._pending_image: Image | None = None
         self._closed = False
-        self._submit(partial(self._session.use_settings, self.config, self.device))
-        self._submit(partial(self._session.set_threshold, self.config.prob_thresh))
+        self.submit(partial(self._session.use_settings, self.engine, self.device))
+        self.submit(partial(self._session.set_threshold, self.config.prob_thresh))
         viewer.layers.events.removed.connect(self._on_layer_removed)
         viewer.layers.events.inserted.connect(self._on_layer_inserted)
 
     # -- read-only views for the widget, scripts and tests ----------------------------------------
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def busy(self) -> bool:
-        """True until every submitted call's result has been shown."""
-        return self.worker.busy
-
-    @property
-    def clicks(self) -> int:
-        return len(self.state.clicks)
-
+    closed = property(lambda self: self._closed)
+    busy = property(lambda self: self.worker.busy, doc="until every result has been shown")
+    clicks = property(lambda self: len(self.state.clicks))
     clicks_layer = property(lambda self: self.layers.clicks)
     preview_layer = property(lambda self: self.layers.preview)
-
-    @property
-    def probs(self) -> np.ndarray | None:
-        """The shown object's probability map at the plane's size."""
-        return self.state.probs
+    probs = property(lambda self: self.state.probs, doc="the shown map, at the plane's size")
 
     @property
     def current_mask(self) -> np.ndarray | None:
@@ -119,9 +108,9 @@ class Controller:
     @qt_slot
     def set_image(self, image: Image | None) -> None:
         """Segment ``image`` from now on (after the current object, if one is in progress)."""
-        if self._plane is not None and image is not self._plane.image:
+        if self.plane is not None and image is not self.plane.image:
             self._pending_image = image
-            self._say("The current object stays on its image; finish or reset it to switch.")
+            self.say("The current object stays on its image; finish or reset it to switch.")
             return
         self._pending_image = None
         self.image = image
@@ -151,38 +140,45 @@ class Controller:
     def _use(self, make: Callable[[], ReadyModel], description: str | None) -> None:
         if description is not None:
             self.loading = description
-            self._say(description + "...")
+            self.say(description + "...")
 
         def run() -> ReadyModel:
             ready = make()
             self._session.use_model(ready.model)
             return ready
 
-        self._submit(run, self._model_ready, self._model_failed)
+        self.submit(run, self._model_ready, self._model_failed)
 
     def _model_ready(self, ready: ReadyModel) -> None:
         self.loading, self.model_label = None, ready.label
         self.model_changed.emit(ready.label)
-        self._say(f"Model {ready.label} ready." + self._next_object_note())
+        self.say(f"Model {ready.label} ready." + self._next_object_note())
 
     def _model_failed(self, exc: Exception) -> None:
         self.loading = None
         message = f"could not load the model: {describe(exc)}"
         show_error(f"f-BRS: {message}")
-        self._say(message)
+        self.say(message)
 
     @qt_slot
-    def set_config(self, config: PredictorConfig, device: torch.device) -> None:
-        if (config, device) == (self.config, self.device):
+    def set_config(
+        self, config: PredictorConfig, device: torch.device, local_window: int = 0
+    ) -> None:
+        engine = Engine(config, int(local_window))
+        if (engine, device) == (self.engine, self.device):
             return
-        self.config, self.device = config, device
-        self._submit(partial(self._session.use_settings, config, device))
-        self._say("Settings changed." + self._next_object_note())
+        self.engine, self.device = engine, device
+        self.submit(partial(self._session.use_settings, engine, device))
+        self.say("Settings changed." + self._next_object_note())
+
+    @property
+    def config(self) -> PredictorConfig:
+        return self.engine.config
 
     @qt_slot
     def set_threshold(self, value: float) -> None:
         """Re-threshold the current map in the session; no network call."""
-        self._submit(partial(self._session.set_threshold, float(value)), self._show_state)
+        self.submit(partial(self._session.set_threshold, float(value)), self.show_state)
 
     @qt_slot
     def set_display(self, opacity: float, click_size: float, overwrite: bool) -> None:
@@ -192,40 +188,41 @@ class Controller:
     # -- object actions (buttons and keys) --------------------------------------------------------
     @qt_slot
     def finish_object(self) -> None:
-        plane = self._plane
+        plane = self.plane
         if plane is None:
-            self._say("Nothing to finish: place a click on an object first.")
+            self.say("Nothing to finish: place a click on an object first.")
             return
-        target = self._target_for(plane.image)
+        target = self.target_for(plane.image)
         if target is None:
             return
         overwrite = self.overwrite
-        self._end_object()
+        self.last_plane = plane
+        self.end_object()
 
         def run() -> Finished:
             return self._session.finish(np.asarray(target.data), plane.slice_index, overwrite)
 
-        self._submit(run, partial(self._apply, target))
+        self.submit(run, partial(self._apply, target))
 
     @qt_slot
     def undo_click(self) -> None:
-        if self._plane is None or not (self.state.clicks or self.worker.busy):
-            self._say("No click to undo.")
+        if self.plane is None or not (self.state.clicks or self.worker.busy):
+            self.say("No click to undo.")
             return
         self.input.remove_last()
-        self._submit(self._session.undo, self._show_state)
+        self.submit(self._session.undo, self.show_state)
 
     @qt_slot
     def redo_click(self) -> None:
-        if self._plane is None or not self.state.can_redo:
-            self._say("No undone click to redo.")
+        if self.plane is None or not self.state.can_redo:
+            self.say("No undone click to redo.")
             return
-        self._submit(self._session.redo, self._show_state)
+        self.submit(self._session.redo, self.show_state)
 
     @qt_slot
     def reset_object(self) -> None:
-        self._end_object()
-        self._submit(self._session.reset, self._show_state)
+        self.end_object()
+        self.submit(self._session.reset, self.show_state)
         if self.image is not None and self.image in self.viewer.layers:
             self.layers.fit(self.image)
 
@@ -253,54 +250,55 @@ class Controller:
 
     def _restart(self) -> None:
         """Points were moved or deleted with napari's tools: start over from what remains."""
-        self._end_object(clear_points=False)
-        self._submit(self._session.reset, self._show_state)
+        self.end_object(clear_points=False)
+        self.submit(self._session.reset, self.show_state)
 
     def _on_click(self, image: Image, slice_index: tuple[int, ...], click: Click) -> bool:
         if self.model_label is None and self.loading is None:
-            return self._refuse("No model: choose one under Weights and Load, or Open file...")
-        if self._plane is None:
-            if self._target_for(image) is None:
+            return self.refuse("No model: choose one under Weights and Load, or Open file...")
+        if self.plane is None:
+            if self.target_for(image) is None:
                 return False
             self._start_object(_Plane(image, slice_index))
-        elif self._plane.slice_index != slice_index:
-            return self._refuse(
-                f"The current object lives on slice {self._plane.slice_index}; finish (C) or "
+        elif self.plane.slice_index != slice_index:
+            return self.refuse(
+                f"The current object lives on slice {self.plane.slice_index}; finish (C) or "
                 f"reset (X) it before clicking on slice {slice_index}. Click ignored."
             )
         queued = time.perf_counter()
-        self._submit(partial(self._session.add_click, click), partial(self._clicked, queued))
+        self.submit(partial(self._session.add_click, click), partial(self._clicked, queued))
         return True
 
     def _start_object(self, plane: _Plane) -> None:
-        self._plane = plane
-        context = L.image_context(plane.image, plane.slice_index)
-        self._submit(partial(self._session.start_object, context), self._show_state)
+        self.plane = plane
+        windowed = self.engine.local_window > 0
+        context = L.image_context(plane.image, plane.slice_index, windowed)
+        self.submit(partial(self._session.start_object, context), self.show_state)
 
     def _clicked(self, queued: float, state: ObjectState) -> None:
         self.last_latency = time.perf_counter() - queued
         self.last_network = state.network_seconds
-        self._show_state(state)
+        self.show_state(state)
 
-    def _target_for(self, image: Image) -> Labels | None:
+    def target_for(self, image: Image) -> Labels | None:
         """The labels layer objects of ``image`` go into (``None`` after a refusal)."""
         if self.target is not None and self.target not in self.viewer.layers:
             self.set_target(None)  # the chosen layer was deleted
         try:
             return self.layers.target_for(image, self.target)
         except ValueError as exc:
-            self._refuse(str(exc))
+            self.refuse(str(exc))
             return None
 
     # -- results ----------------------------------------------------------------------------------
-    def _submit(
+    def submit(
         self,
         run: Callable[[], Any],
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,
     ) -> None:
         self.worker.submit(
-            run, qt_slot(partial(self._after, on_done)), qt_slot(on_error or self._failed)
+            run, qt_slot(partial(self._after, on_done)), qt_slot(on_error or self.report_failure)
         )
 
     def _after(self, on_done: Callable[[Any], None] | None, value: Any) -> None:
@@ -308,26 +306,26 @@ class Controller:
             on_done(value)
         self._sync_when_idle()
 
-    def _failed(self, exc: Exception) -> None:
+    def report_failure(self, exc: Exception) -> None:
         if not isinstance(exc, NoImageError):  # the failed start was already reported
             message = describe(exc)
             show_error(f"f-BRS: {message}")
-            self._say(message)
+            self.say(message)
         self._sync_when_idle()
 
-    def _show_state(self, state: ObjectState) -> None:
+    def show_state(self, state: ObjectState) -> None:
         self.state = state
-        plane = self._plane
+        plane = self.plane
         image = plane.image if plane is not None else self.image
         if image is not None and image in self.viewer.layers:
             self.layers.show_object(image, state, plane.slice_index if plane else ())
         self.state_changed.emit(state)
 
     def _apply(self, target: Labels, finished: Finished) -> None:
-        self._show_state(finished.state)
+        self.show_state(finished.state)
         plan = finished.plan
         if plan is None:
-            self._say(f"Nothing painted: {finished.reason}.")
+            self.say(f"Nothing painted: {finished.reason}.")
             return
         if target not in self.viewer.layers:
             show_error(f"f-BRS: labels layer {target.name!r} was removed; object not saved.")
@@ -335,27 +333,27 @@ class Controller:
         message, warning = L.apply_plan(target, plan)
         if warning:
             show_warning(warning)
-        self._say(message)
+        self.say(message)
 
     def _sync_when_idle(self) -> None:
         """With nothing queued, the clicks layer shows exactly the session's clicks."""
         if self.worker.busy or self._closed:
             return
-        clicks = self.state.clicks if self._plane is not None else ()
-        lead = self._plane.slice_index if self._plane is not None else ()
+        clicks = self.state.clicks if self.plane is not None else ()
+        lead = self.plane.slice_index if self.plane is not None else ()
         if not clicks:
             self._object_done()
         self.input.show(clicks, lead)
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _end_object(self, clear_points: bool = True) -> None:
+    def end_object(self, clear_points: bool = True) -> None:
         """Forget the object on the Qt side (the session is told by the caller)."""
         if clear_points:
             self.input.clear()
         self._object_done()
 
     def _object_done(self) -> None:
-        self._plane = None
+        self.plane = None
         if self._pending_image is not None:
             image, self._pending_image = self._pending_image, None
             self.set_image(image)
@@ -368,12 +366,12 @@ class Controller:
         if kind == "clicks" and clicks_layer is not None:
             self._disconnect_clicks(clicks_layer)
         ends_object = kind in ("clicks", "preview") or (
-            self._plane is not None and layer is self._plane.image
+            self.plane is not None and layer is self.plane.image
         )
-        if ends_object and self._plane is not None:
-            self._end_object(clear_points=False)
-            self._submit(self._session.reset, self._show_state)
-            self._say(f"{layer.name!r} was removed: the object in progress was dropped.")
+        if ends_object and self.plane is not None:
+            self.end_object(clear_points=False)
+            self.submit(self._session.reset, self.show_state)
+            self.say(f"{layer.name!r} was removed: the object in progress was dropped.")
         if layer is self.image:
             self.image = None
         if layer is self.target:
@@ -384,13 +382,13 @@ class Controller:
         self.layers.on_inserted(event.value)
 
     def _next_object_note(self) -> str:
-        return " It applies from the next object on." if self._plane is not None else ""
+        return " It applies from the next object on." if self.plane is not None else ""
 
-    def _refuse(self, message: str) -> bool:
+    def refuse(self, message: str) -> bool:
         show_warning(message)
-        self._say(message)
+        self.say(message)
         return False
 
-    def _say(self, message: str) -> None:
+    def say(self, message: str) -> None:
         self.message = message
         self.status_changed.emit(message)

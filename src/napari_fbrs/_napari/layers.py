@@ -21,6 +21,7 @@ from napari.utils.colormaps import DirectLabelColormap
 
 from napari_fbrs.inference.session import ImageContext, PaintPlan
 from napari_fbrs.io.images import to_model_rgb
+from napari_fbrs.io.planes import StackSource, plane_source, stack_source
 
 CLICKS_LAYER = "f-BRS clicks"
 PREVIEW_LAYER = "f-BRS current object"
@@ -210,15 +211,29 @@ def check_target(labels: Labels, image: Image) -> None:
         )
 
 
-def image_context(image: Image, slice_index: tuple[int, ...]) -> ImageContext:
+def image_context(
+    image: Image, slice_index: tuple[int, ...], windowed: bool = False
+) -> ImageContext:
     """What the session computes an object of ``image`` on: the plane and its normalisation
-    (converted in the worker, so a large plane never blocks the viewer)."""
+    (converted in the worker, so a large plane never blocks the viewer). ``windowed``: a
+    window source that reads only the windows asked for (lazy dask/zarr data stays lazy),
+    for the local-window predictor."""
     limits, rgb = model_input_options(image)
     plane = image_plane(image, slice_index)
-    return ImageContext(
-        key=(id(image), id(image.data), slice_index, limits, rgb),
-        load=partial(to_model_rgb, plane, limits, rgb),
-    )
+    key = (id(image), id(image.data), slice_index, limits, rgb, windowed)
+    if windowed:
+        return ImageContext(key, partial(plane_source, plane, limits, rgb))
+    return ImageContext(key, partial(to_model_rgb, plane, limits, rgb))
+
+
+def stack_of(image: Image, slice_index: tuple[int, ...]) -> StackSource:
+    """The slices along the axis of ``slice_index[-1]`` (the others fixed), read lazily and
+    normalised through the layer's contrast limits, for propagation."""
+    if not slice_index:
+        raise ValueError(f"image {image.name!r} is a single plane: propagation needs a stack")
+    limits, rgb = model_input_options(image)
+    data = _level0(image)[tuple(slice_index[:-1])]
+    return stack_source(data, limits, rgb)
 
 
 def apply_plan(labels: Labels, plan: PaintPlan) -> tuple[str, str | None]:

@@ -103,11 +103,28 @@ def checkpoint_path(source: ModelSource, progress: bool = False) -> Path:
     return resolve_checkpoint(source.name, progress=progress)
 
 
-def make_predictor(model: torch.nn.Module, config: PredictorConfig, device: Any) -> Predictor:
-    """The session's predictor factory: the model moved to the chosen device."""
+@dataclass(frozen=True)
+class Engine:
+    """What the widget's predictors are made with: predictor settings and the local window
+    for large images (0 = off)."""
+
+    config: PredictorConfig
+    local_window: int = 0
+
+
+def make_predictor(model: torch.nn.Module, engine: Engine | PredictorConfig, device: Any) -> Any:
+    """The session's predictor factory: the model moved to the chosen device, wrapped in a
+    local-window predictor when the engine asks for one."""
+    if isinstance(engine, PredictorConfig):
+        engine = Engine(engine)
     if next(model.parameters()).device != torch.device(device):
         model.to(device)
-    return Predictor(model, config, device)
+    predictor = Predictor(model, engine.config, device)
+    if not engine.local_window:
+        return predictor
+    from napari_fbrs.inference.local import LocalWindowConfig, LocalWindowPredictor
+
+    return LocalWindowPredictor(predictor, LocalWindowConfig(size=engine.local_window))
 
 
 def load_model(source: ModelSource) -> ReadyModel:

@@ -23,6 +23,7 @@ from napari_fbrs.inference.config import (
     demo_preset,
     predictor_config,
 )
+from napari_fbrs.inference.propagate import PropagationConfig
 from napari_fbrs.model.device import available_devices
 
 NEXT_OBJECT_NOTE = "Computation settings apply from the next object on."
@@ -54,6 +55,14 @@ class ComputeSettings(Container):
         )
         self.device = ComboBox(label="Device", choices=["auto", *available_devices()])
         self.fast = CheckBox(text="Fast inference", value=base.fast)
+        self.local_window = SpinBox(
+            label="Local window, px (0 = off)", min=0, max=16384, value=base.max_size or 0
+        )
+        self.local_window.tooltip = (
+            "Images larger than this: a click runs on a window of about this size around the "
+            "object, at full resolution, growing with it (lazy dask/zarr images are read only "
+            "there). 0: the whole image shrunk to 800 px, the original behaviour."
+        )
         self.fast.tooltip = (
             "BatchNorm folded into the convolutions and channels-last weights: about 20 % "
             "faster on CPU; probabilities differ from the reference computation by ~1e-4."
@@ -69,6 +78,7 @@ class ComputeSettings(Container):
                 self.lbfgs_iters,
                 self.device,
                 self.fast,
+                self.local_window,
             ],
             labels=True,
         )
@@ -102,6 +112,36 @@ class ComputeSettings(Container):
 
     def to_config(self) -> PredictorConfig:
         return predictor_config(self.to_settings())
+
+
+class PropagationSettings(Container):
+    """The stop rules of "Propagate" (``inference.propagate.PropagationConfig``), settable."""
+
+    def __init__(self) -> None:
+        defaults = PropagationConfig()
+        self.min_iou = FloatSpinBox(
+            label="Stop below IoU with the previous slice",
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            value=defaults.min_iou,
+        )
+        self.min_area_ratio = FloatSpinBox(
+            label="Stop below area ratio",
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            value=defaults.min_area_ratio,
+        )
+        self.max_slices = SpinBox(label="Slices each way (0 = all)", min=0, max=100_000, value=0)
+        super().__init__(widgets=[self.min_iou, self.min_area_ratio, self.max_slices])
+
+    def to_config(self) -> PropagationConfig:
+        return PropagationConfig(
+            max_slices=int(self.max_slices.value) or None,
+            min_iou=float(self.min_iou.value),
+            min_area_ratio=float(self.min_area_ratio.value),
+        )
 
 
 class DisplaySettings(Container):

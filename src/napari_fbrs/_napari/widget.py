@@ -45,7 +45,7 @@ from .model_choice import (
     model_choices,
     remove_choices_listener,
 )
-from .settings import ComputeSettings, DisplaySettings
+from .settings import ComputeSettings, DisplaySettings, PropagationSettings
 from .slots import qt_slot
 
 OWN_LABELS = OWN_LABELS_CHOICE
@@ -84,6 +84,9 @@ class FBRSWidget(QWidget):
         self.load_button = PushButton(text="Load")
         self.open_button = PushButton(text="Open file...")
         self.compute = ComputeSettings()
+        self.propagation = PropagationSettings()
+        self.propagate_button = PushButton(text="Propagate through the stack")
+        self.cancel_propagate_button = PushButton(text="Cancel")
         self.how_to = QLabel(HOW_TO)
         self.status = QLabel()
         self.help = QLabel(f"{shortcut_help()}\n{SLICE_RULE}\n{CONTRAST_RULE}")
@@ -118,6 +121,12 @@ class FBRSWidget(QWidget):
             label.setWordWrap(True)  # and let the dock, not the text, decide the width
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.how_to.setStyleSheet("font-weight: bold")
+        self.stacks = QCollapsible("Stacks: propagate the object through Z/T")
+        stacks_actions = Container(
+            widgets=[self.propagate_button, self.cancel_propagate_button], **row
+        )
+        self.stacks.addWidget(stacks_actions.native)
+        self.stacks.addWidget(self.propagation.native)
         self.advanced = QCollapsible("Computation (expert; applies from the next object)")
         self.advanced.addWidget(self.compute.native)
         self.more_help = QCollapsible("Keys and rules")
@@ -131,6 +140,7 @@ class FBRSWidget(QWidget):
             self.status,
             self.display.native,
             weights.native,
+            self.stacks,
             self.advanced,
             self.more_help,
         ):
@@ -161,6 +171,8 @@ class FBRSWidget(QWidget):
         self.undo_button.changed.connect(c.undo_click)
         self.redo_button.changed.connect(c.redo_click)
         self.reset_button.changed.connect(c.reset_object)
+        self.propagate_button.changed.connect(self._propagate)
+        self.cancel_propagate_button.changed.connect(c.propagator.cancel)
         for signal in (c.state_changed, c.status_changed, c.model_changed):
             signal.connect(self._refresh)
         c.model_changed.connect(self._on_model_changed)
@@ -230,7 +242,13 @@ class FBRSWidget(QWidget):
             show_error(f"f-BRS: {exc}")
             self.compute.device.value = "auto"
             return
-        self.controller.set_config(self.compute.to_config(), device)
+        window = int(self.compute.local_window.value)
+        self.controller.set_config(self.compute.to_config(), device, window)
+
+    @qt_slot
+    def _propagate(self, _value: object = None) -> None:
+        self.controller.propagator.propagate(self.propagation.to_config())
+        self._refresh()
 
     @qt_slot
     def _apply_display(self, _value: object = None) -> None:
@@ -312,6 +330,7 @@ class FBRSWidget(QWidget):
         self.finish_button.enabled = bool(state.clicks)
         self.undo_button.enabled = state.can_undo
         self.redo_button.enabled = state.can_redo
+        self.cancel_propagate_button.enabled = c.propagator.running
 
     def close_plugin(self) -> None:
         """Release shortcuts, events, the worker and the transient layers (idempotent)."""

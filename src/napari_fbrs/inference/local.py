@@ -159,6 +159,12 @@ class LocalWindowPredictor:
         return not self._whole
 
     @property
+    def prob_thresh(self) -> float:
+        """The inner predictor's threshold (what a mask of this predictor means)."""
+        inner = getattr(getattr(self.predictor, "config", None), "prob_thresh", None)
+        return float(inner if inner is not None else 0.5)
+
+    @property
     def uses_prev_mask(self) -> bool:
         return bool(self.predictor.uses_prev_mask)
 

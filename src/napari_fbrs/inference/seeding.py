@@ -137,7 +137,10 @@ def segment_slice(
 def _threshold(predictor: Any, config: SeedConfig) -> float:
     if config.threshold is not None:
         return config.threshold
-    return float(getattr(getattr(predictor, "config", None), "prob_thresh", 0.5))
+    own = getattr(predictor, "prob_thresh", None)  # a local-window predictor says it itself
+    if own is None:
+        own = getattr(getattr(predictor, "config", None), "prob_thresh", None)
+    return float(own if own is not None else 0.5)
 
 
 def _resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -1,0 +1,141 @@
+"""The Qt side of "Propagate": progress from the worker thread, Cancel, the status text.
+
+The work itself is the session's (:meth:`InteractiveSession.propagate`), run as one call of the
+worker FIFO; this module gives it a thread-safe progress callback that moves a napari progress
+bar on the Qt thread and honours Cancel, and describes the result for the status line.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+from napari.utils import progress
+from qtpy.QtCore import QObject, Signal
+
+
+class _Bridge(QObject):
+    """Carries ``(index, done, total)`` from the worker to the Qt thread (queued signal)."""
+
+    progressed = Signal(int, int, int)
+
+
+class PropagationRun:
+    """One propagation: a progress bar, a cancel flag and the callback the session calls."""
+
+    def __init__(self, description: str) -> None:
+        self.cancelled = threading.Event()
+        self._bar: progress | None = progress(total=0, desc=description)
+        self._bridge = _Bridge()
+        self._bridge.progressed.connect(self._update)
+
+    def on_slice(self, index: int, done: int, total: int) -> bool:
+        """Called in the worker after every slice; False stops the propagation there."""
+        try:
+            self._bridge.progressed.emit(index, done, total)
+        except RuntimeError:  # the widget went away (viewer closed): stop
+            self.cancelled.set()
+        return not self.cancelled.is_set()
+
+    def _update(self, index: int, done: int, total: int) -> None:
+        bar = self._bar  # napari may handle the run's end while this updates: keep a reference
+        if bar is None:
+            return
+        bar.total = max(total, done, 1)
+        bar.n = done
+        bar.set_description(f"f-BRS propagate (slice {index})")
+        if self._bar is bar:
+            bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def describe(done: Any, target: str) -> str:
+    """``Object 5: slices 3..11 (9) -> 'f-BRS labels'; +Z: object vanished at 12; ...``"""
+    plan, result = done.plan, done.result
+    first, last = min(result.indices), max(result.indices)
+    stops = "; ".join(
+        f"{'+' if step > 0 else '-'}Z: {stop.reason.value}"
+        + (f" at slice {stop.index}" if stop.index is not None else "")
+        for step, stop in sorted(result.stops.items())
+    )
+    return (
+        f"Object {plan.label_id}: slices {first}..{last} ({len(result.indices)}) -> "
+        f"{target!r}; {stops}."
+    )
+
+
+class Propagator:
+    """The "Propagate" action: takes the object the controller shows (or the last one
+    finished), runs the session's propagation as one worker call, paints the result as one
+    napari undo step and reports where each direction stopped."""
+
+    def __init__(self, controller: Any, session: Any) -> None:
+        self.controller = controller
+        self._session = session  # called only from the worker, like the controller does
+        self.run: PropagationRun | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.run is not None
+
+    def propagate(self, config: Any) -> None:
+        from . import layers as L
+        from .slots import qt_slot
+
+        c = self.controller
+        plane = c.plane or c.last_plane
+        if plane is None or plane.image not in c.viewer.layers:
+            c.say("Nothing to propagate: click an object on a slice first (or finish one).")
+            return
+        if self.running:
+            c.say("A propagation is running; cancel it or wait for it.")
+            return
+        try:
+            stack = L.stack_of(plane.image, plane.slice_index)
+        except ValueError as exc:
+            c.refuse(str(exc))
+            return
+        target = c.target_for(plane.image)
+        if target is None:
+            return
+        self.run = run = PropagationRun("f-BRS propagate")
+        overwrite, c.last_plane = c.overwrite, plane
+        c.end_object()
+        c.say(f"Propagating from slice {plane.slice_index[-1]}...")
+
+        def work() -> Any:
+            labels = np.asarray(target.data)
+            args = (labels, stack, plane.slice_index, overwrite, config, run.on_slice)
+            return self._session.propagate(*args)
+
+        @qt_slot
+        def done(result: Any) -> None:
+            self._finish(run)
+            c.show_state(result.state)
+            if result.plan is None:
+                c.say(f"Nothing painted: {result.reason}.")
+                return
+            target.data_setitem(result.plan.indices, result.plan.values)  # one undo step
+            c.say(describe(result, target.name))
+
+        @qt_slot
+        def failed(exc: Exception) -> None:
+            self._finish(run)
+            c.report_failure(exc)
+
+        c.submit(work, done, failed)
+
+    def cancel(self) -> None:
+        if self.run is not None:
+            self.run.cancelled.set()
+            self.controller.say("Cancelling the propagation after the current slice...")
+
+    def _finish(self, run: PropagationRun) -> None:
+        run.close()
+        if self.run is run:
+            self.run = None
