@@ -83,3 +83,32 @@ def _screenshot_when_done(
     status = widget.status.text().splitlines()[0]
     viewer.close()
     return f"{status}\nmask: {area} object pixels; wrote {path}"
+
+
+def open_series(
+    source: str,
+    out: str | None,
+    beside: bool,
+    skip_annotated: bool,
+    checkpoint: str | None = None,
+    run: bool = True,
+) -> Any:
+    """Open napari with the dock widget's image series on ``source`` (``annotate-folder``).
+
+    With ``run`` this runs napari's event loop until the window is closed; else it returns
+    the widget (tests drive it).
+    """
+    import napari
+
+    viewer = napari.Viewer(title="napari-fbrs: annotate a folder")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    if checkpoint is not None:
+        widget.load_model_from_path(checkpoint)
+    panel = widget.series
+    panel.beside.value = beside
+    panel.skip.value = skip_annotated
+    widget.series_box.expand(animate=False)
+    panel.open(source=source, out=out)
+    if run:
+        napari.run()
+    return widget

@@ -45,6 +45,7 @@ from .model_choice import (
     model_choices,
     remove_choices_listener,
 )
+from .series_panel import SeriesPanel
 from .settings import ComputeSettings, DisplaySettings, PropagationSettings
 from .slots import qt_slot
 
@@ -85,6 +86,7 @@ class FBRSWidget(QWidget):
         self.open_button = PushButton(text="Open file...")
         self.compute = ComputeSettings()
         self.propagation = PropagationSettings()
+        self.series = SeriesPanel(self.controller)
         self.propagate_button = PushButton(text="Propagate through the stack")
         self.cancel_propagate_button = PushButton(text="Cancel")
         self.how_to = QLabel(HOW_TO)
@@ -127,6 +129,8 @@ class FBRSWidget(QWidget):
         )
         self.stacks.addWidget(stacks_actions.native)
         self.stacks.addWidget(self.propagation.native)
+        self.series_box = QCollapsible("Image series: annotate a folder, image after image")
+        self.series_box.addWidget(self.series.native)
         self.advanced = QCollapsible("Computation (expert; applies from the next object)")
         self.advanced.addWidget(self.compute.native)
         self.more_help = QCollapsible("Keys and rules")
@@ -141,6 +145,7 @@ class FBRSWidget(QWidget):
             self.display.native,
             weights.native,
             self.stacks,
+            self.series_box,
             self.advanced,
             self.more_help,
         ):
@@ -336,6 +341,7 @@ class FBRSWidget(QWidget):
         """Release shortcuts, events, the worker and the transient layers (idempotent)."""
         if self.controller.closed:
             return
+        self.series.save_on_close()
         self._disconnect()
         remove_choices_listener(self.model_choice.reset_choices)
         self.controller.close()

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from napari_fbrs.cli import evaluate, models, predict, train, view
+from napari_fbrs.cli import annotate, evaluate, models, predict, train, view
 from napari_fbrs.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -50,6 +50,7 @@ SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     evaluate.add_parser,
     train.add_parser,
     view.add_parser,
+    annotate.add_parser,
 )
 
 
