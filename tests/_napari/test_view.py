@@ -121,3 +121,18 @@ def test_a_model_set_by_a_script_wins_over_the_default_still_loading(
     widget.set_model(tiny_model, "tiny")  # queued after the default's load: it wins
     wait_idle(qtbot, widget, timeout=120_000)
     assert widget.model_label == "tiny"
+
+
+def test_readme_main_command_installs_a_qt_binding() -> None:
+    """`pip install -e .` brings no Qt (a plugin must not force one): the main command must
+    install the `all` extra, which does (napari[all])."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    setup = text[text.index("## Set-up") : text.index("## In napari")]
+    main_block = setup[: setup.index("napari-fbrs view")]
+    assert 'pip install -e ".[all]"' in main_block
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert any(dep.startswith("napari[all]") for dep in extras["all"])
