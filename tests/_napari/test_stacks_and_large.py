@@ -65,7 +65,7 @@ def test_a_click_on_a_large_lazy_image_reads_and_predicts_only_a_window(
 
     monkeypatch.setattr(big.__class__, "__getitem__", counting)
     viewer, image, widget = open_widget(big, contrast_limits=(0, 255))
-    assert widget.compute.local_window.value == 800  # on by default for large images
+    assert widget.compute.local_window.value == 512  # on by default for large images
     click(viewer.layers[CLICKS_LAYER], (1500, 1500), True)
     wait_idle(qtbot, widget, timeout=120_000)
     state = widget.controller.state

@@ -124,7 +124,9 @@ def make_predictor(model: torch.nn.Module, engine: Engine | PredictorConfig, dev
         return predictor
     from napari_fbrs.inference.local import LocalWindowConfig, LocalWindowPredictor
 
-    return LocalWindowPredictor(predictor, LocalWindowConfig(size=engine.local_window))
+    limit = max(engine.config.max_size or 0, engine.local_window)  # ordinary images stay whole
+    window = LocalWindowConfig(size=engine.local_window, whole_up_to=limit)
+    return LocalWindowPredictor(predictor, window)
 
 
 def load_model(source: ModelSource) -> ReadyModel:

@@ -56,10 +56,10 @@ class ComputeSettings(Container):
         self.device = ComboBox(label="Device", choices=["auto", *available_devices()])
         self.fast = CheckBox(text="Fast inference", value=base.fast)
         self.local_window = SpinBox(
-            label="Local window, px (0 = off)", min=0, max=16384, value=base.max_size or 0
+            label="Local window, px (0 = off)", min=0, max=16384, value=512
         )
         self.local_window.tooltip = (
-            "Images larger than this: a click runs on a window of about this size around the "
+            "Images larger than 800 px: a click runs on a window of about this size around the "
             "object, at full resolution, growing with it (lazy dask/zarr images are read only "
             "there). 0: the whole image shrunk to 800 px, the original behaviour."
         )

@@ -1,11 +1,11 @@
 """``predict`` on large images and stacks: ``--local-window`` and ``--propagate``.
 
-``--local-window PX`` runs clicks on an image larger than PX on a window of about PX around the
-object at full resolution (growing with it) instead of the whole image shrunk to the size
-limit (:mod:`napari_fbrs.inference.local`). By default it follows the preset: the ``demo``
-preset's size limit (800 px), off for ``eval`` so that the evaluation protocol stays the
-original one. ``--propagate`` segments the clicked object on slice Z of a stack (clicks
-``"Z,ROW,COL,+"``) and then on the neighbouring slices, one after another
+``--local-window PX`` runs clicks on an image larger than the size limit (800 px) on a window of
+about PX around the object at full resolution (growing with it) instead of the whole image
+shrunk to the size limit (:mod:`napari_fbrs.inference.local`). By default: 512 with the
+``demo`` preset, off for ``eval`` so that the evaluation protocol stays the original one.
+``--propagate`` segments the clicked object on slice Z of a stack (clicks ``"Z,ROW,COL,+"``)
+and then on the neighbouring slices, one after another
 (:mod:`napari_fbrs.inference.propagate`), and writes one 3-D label.
 """
 
@@ -17,6 +17,10 @@ from typing import Any
 
 from napari_fbrs.cli.common import CLIError, float_in, int_at_least
 
+#: Window side on images larger than the size limit: a click there costs what it costs on a
+#: 512-px image (benchmarks/bench_large.py: 1.1x from 512 to 16000 px; 800 px would be 2x).
+DEFAULT_WINDOW = 512
+
 
 def add_stack_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("large images and stacks")
@@ -24,9 +28,9 @@ def add_stack_options(parser: argparse.ArgumentParser) -> None:
         "--local-window",
         type=int_at_least(0),
         metavar="PX",
-        help="images larger than PX: clicks run on a window of about PX around the object, "
-        "at full resolution; 0 = off (the whole image shrunk to --max-size) "
-        "[demo preset: its size limit, 800; eval preset: 0]",
+        help="images larger than the size limit (--max-size, 800): clicks run on a window of "
+        "about PX around the object, at full resolution, growing with it; 0 = off (the whole "
+        "image shrunk to the size limit) [demo preset: 512; eval preset: 0]",
     )
     group.add_argument(
         "--propagate",
@@ -58,16 +62,19 @@ def local_window(args: argparse.Namespace, config: Any) -> int:
     """The window size ``--local-window`` (or the preset) asks for; 0 = off."""
     if args.local_window is not None:
         return int(args.local_window)
-    return int(config.max_size or 0) if args.preset == "demo" else 0
+    return DEFAULT_WINDOW if args.preset == "demo" else 0
 
 
 def wrap(predictor: Any, window: int) -> Any:
-    """The plain predictor, or a local-window one around it."""
+    """The plain predictor, or a local-window one around it (images up to the predictor's
+    size limit stay whole, so they are predicted exactly as without windows)."""
     if not window:
         return predictor
     from napari_fbrs.inference.local import LocalWindowConfig, LocalWindowPredictor
 
-    return LocalWindowPredictor(predictor, LocalWindowConfig(size=max(window, 1)))
+    limit = predictor.config.max_size
+    config = LocalWindowConfig(size=window, whole_up_to=max(limit or 0, window))
+    return LocalWindowPredictor(predictor, config)
 
 
 def propagation_config(args: argparse.Namespace) -> Any:

@@ -54,6 +54,10 @@ class LocalWindowConfig:
     """
 
     size: int = 512
+    #: Images up to this size on both sides are predicted whole (None: ``size``). The widget
+    #: and ``predict`` use the preset's size limit (800), so an ordinary image is predicted
+    #: exactly as without windows, and a larger one in a ``size`` window.
+    whole_up_to: int | None = None
     grow_margin: int = 32
     grow_ratio: float = 0.5
     max_size: int = 4096
@@ -133,7 +137,7 @@ class LocalWindowPredictor:
         source = as_source(image)
         height, width = source.shape
         self._source = source
-        limit = self.config.size
+        limit = self.config.size if self.config.whole_up_to is None else self.config.whole_up_to
         self._whole = not self.config.enabled or (height <= limit and width <= limit)
         self._window = self._rgb = self._map = None
         if self._whole:
