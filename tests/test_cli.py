@@ -196,7 +196,9 @@ def test_models_lists_the_table_and_the_cached_files(capsys, tmp_path):
     assert lines[0].split() == "name architecture trained on size licence cached".split()
     rows = {line.split()[0]: line.split() for line in lines[1:9]}
     assert len(rows) == 8
-    assert lines[1].split()[:2] == ["default", "hrnet18s_ocr64"]  # built in, listed first
+    from napari_fbrs.model.weights import BUILTIN
+
+    assert lines[1].split()[:2] == ["default", BUILTIN.arch]  # built in, listed first
     assert lines[1].split()[-1].endswith(".pth")
     assert rows["hrnet18_ocr64_sbd"] == [
         "hrnet18_ocr64_sbd", "hrnet18_ocr64", "SBD", "39", "MB", "MPL-2.0",

@@ -100,7 +100,7 @@ def test_evaluate_without_checkpoint_uses_the_builtin_model(tmp_path, capsys) ->
     )
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "hrnet18s_ocr64 NoBRS" in out
+    assert f"{default_model.DEFAULT_MODEL.arch} NoBRS" in out
 
 
 def test_samples_are_the_names_the_cli_offers() -> None:
@@ -118,7 +118,8 @@ def test_info_and_models_show_the_builtin_model(capsys) -> None:
     assert default_model.DEFAULT_MODEL.sha256 in out and "float16" in out
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^default\s+hrnet18s_ocr64", out, flags=re.MULTILINE)
+    arch = default_model.DEFAULT_MODEL.arch
+    assert re.search(rf"^default\s+{arch}", out, flags=re.MULTILINE)
 
 
 def test_export_writes_a_slim_half_copy_and_replaces_an_existing_one(
@@ -145,3 +146,44 @@ def test_export_writes_a_slim_half_copy_and_replaces_an_existing_one(
     bad.write_bytes(b"not a checkpoint")
     assert main(["export", str(bad), str(tmp_path / "x.pth")]) == 2
     assert not (tmp_path / "x.pth").exists()
+
+
+def _one_click_ious() -> list[float]:
+    """IoU of each nucleus of the `nuclei` sample with the mask of one click at its centre
+    (its innermost pixel), the widget's default settings (demo preset, f-BRS-B)."""
+    import torch
+    from scipy import ndimage
+
+    from napari_fbrs.inference.clicks import Click
+    from napari_fbrs.inference.config import UserSettings, predictor_config
+    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.io.images import to_model_rgb
+    from napari_fbrs.io.samples import synthetic_nuclei_with_labels
+    from napari_fbrs.model.checkpoint import load_checkpoint
+
+    torch.set_num_threads(1)
+    image, labels = synthetic_nuclei_with_labels((256, 256), count=18, seed=1)
+    model = load_checkpoint(default_model.default_checkpoint_path()).model
+    config = predictor_config(UserSettings())
+    ious = []
+    for k in np.unique(labels)[1:]:
+        nucleus = labels == k
+        depth = ndimage.distance_transform_edt(nucleus)
+        row, col = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        predictor = Predictor(model, config)
+        predictor.set_image(to_model_rgb(image))
+        mask = predictor.predict([Click(int(row), int(col), True)]) > config.prob_thresh
+        ious.append(float((mask & nucleus).sum() / (mask | nucleus).sum()))
+    return ious
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured with the shipped release (docs/model_card.md): 17 nuclei, mean IoU "
+    "and the number at IoU >= 0.8 are in the card; the target is all 17",
+)
+def test_every_sample_nucleus_reaches_iou_08_with_one_click_at_its_centre() -> None:
+    ious = _one_click_ious()
+    assert len(ious) == 17
+    assert min(ious) >= 0.8, [round(v, 2) for v in ious]

@@ -68,11 +68,11 @@ class WeightsInfo:
 # -- the built-in model (training/ship_default_model.py rewrites this entry) ------------------
 BUILTIN = WeightsInfo(
     name="default",
-    arch="hrnet18s_ocr64",
-    trained_on="COCO_MVal_train + DSB2018/train",
+    arch="efficientnet_lite0_fpn96",
+    trained_on="COCO_MVal_train, COCO128, DSB2018/train, WBC, ISBI_EM",
     licence="BSD-3-Clause",
-    packaged="napari_fbrs_default_hrnet18s_ocr64.pth",
-    sha256="b233f85df658c0d664f76c863d3acd2b1cd3a6f7735c9f78b4887c8c508a7ad9",
+    packaged="napari_fbrs_default_efficientnet_lite0_fpn96.pth",
+    sha256="88f9951c3f03f1e2231e990ff3a8f58ce4a7de1fdf3e11c8c4a13feb763b0d71",
     aliases=("builtin",),
 )
 # -- end of the built-in model entry ---------------------------------------------------------
