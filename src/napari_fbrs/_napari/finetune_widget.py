@@ -28,8 +28,8 @@ from napari.layers import Image, Labels
 from napari.qt.threading import FunctionWorker, create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QEvent, QObject, Signal
-from qtpy.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import QLabel, QSizePolicy, QVBoxLayout
 
 from napari_fbrs.training.finetune import (
     FinetuneResult,
@@ -39,6 +39,7 @@ from napari_fbrs.training.finetune import (
     write_finetune_folder,
 )
 
+from .docking import ClosesWithDock
 from .finetune_data import folder_pairs, layer_pairs
 from .model_choice import ModelSource, checkpoint_path, model_choices, register_checkpoint
 from .slots import qt_slot
@@ -67,7 +68,7 @@ class _StepSignal(QObject):
     phase = Signal(str, int)
 
 
-class FinetuneWidget(QWidget):
+class FinetuneWidget(ClosesWithDock):
     """Fine-tune a model on labelled images, with NoC before and after on held-out data."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
@@ -128,7 +129,6 @@ class FinetuneWidget(QWidget):
         self._signal.stepped.connect(self._on_step)
         self._signal.phase.connect(self._on_phase)
         self._closed = False
-        self._docked = False
         self._started = 0.0
         self.data_source.changed.connect(self._show_source)
         self.output.changed.connect(self._show_files)
@@ -214,19 +214,6 @@ class FinetuneWidget(QWidget):
         self._cancel.set()
         for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
             event.disconnect(self._refresh_layers)
-
-    def closeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
-        self.close_plugin()
-        super().closeEvent(event)
-
-    def event(self, event: QEvent) -> bool:
-        # napari removes a closed dock by re-parenting its widget to None: treat that as close.
-        if event.type() == QEvent.Type.ParentChange:
-            if self.parent() is not None:
-                self._docked = True
-            elif self._docked:
-                self.close_plugin()
-        return super().event(event)
 
     def _hooks(self) -> _Hooks:
         return _Hooks(self._signal, self._cancel)

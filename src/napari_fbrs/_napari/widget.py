@@ -20,7 +20,7 @@ import torch
 from magicgui.widgets import ComboBox, Container, PushButton
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QEvent, Qt
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -36,6 +36,7 @@ from napari_fbrs.model.device import select_device
 from napari_fbrs.threads import configure_threads
 
 from .controller import Controller
+from .docking import ClosesWithDock
 from .keybindings import shortcut_help
 from .layers import CONTRAST_RULE, OWN_LABELS_CHOICE, PREVIEW_LAYER
 from .model_choice import (
@@ -58,7 +59,7 @@ SLICE_RULE = (
 )
 
 
-class FBRSWidget(QWidget):
+class FBRSWidget(ClosesWithDock):
     """f-BRS interactive segmentation: click, watch the mask follow, keep the object."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
@@ -69,7 +70,6 @@ class FBRSWidget(QWidget):
         # real viewer.
         napari_viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.viewer = napari_viewer
-        self._docked = False
         self.controller = controller = Controller(napari_viewer)
         # the viewer may delete this widget without closing it (viewer closed mid-prediction)
         self.destroyed.connect(lambda *_: controller.close())
@@ -345,16 +345,3 @@ class FBRSWidget(QWidget):
         self._disconnect()
         remove_choices_listener(self.model_choice.reset_choices)
         self.controller.close()
-
-    def closeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
-        self.close_plugin()
-        super().closeEvent(event)
-
-    def event(self, event: QEvent) -> bool:
-        # napari removes a closed dock by re-parenting its widget to None: treat that as close.
-        if event.type() == QEvent.Type.ParentChange:
-            if self.parent() is not None:
-                self._docked = True
-            elif self._docked:
-                self.close_plugin()
-        return super().event(event)

@@ -21,13 +21,12 @@ same way for both the clicks and the propagation.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from napari_fbrs.inference.clicks import Click
 from napari_fbrs.inference.propagate import (
     PropagationConfig,
     PropagationResult,
@@ -35,22 +34,10 @@ from napari_fbrs.inference.propagate import (
     propagate,
     repropagate,
 )
+from napari_fbrs.inference.seeding import SeedPredictor
 
 from .clicker import SimulatedClicker
 from .metrics import iou
-
-
-class StackPredictor(Protocol):
-    """A predictor for both the simulated clicks and propagation (``Predictor`` fits)."""
-
-    @property
-    def uses_prev_mask(self) -> bool: ...
-
-    def set_image(self, image: np.ndarray) -> None: ...
-
-    def predict(self, clicks: Sequence[Click]) -> np.ndarray: ...
-
-    def set_previous_mask(self, probs: np.ndarray | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -124,7 +111,7 @@ class PropagationEvaluation:
 
 
 def click_until(
-    predictor: StackPredictor,
+    predictor: SeedPredictor,
     image: np.ndarray,
     gt: np.ndarray,
     settings: PropagationEvalSettings,
@@ -161,7 +148,7 @@ def _full(result: PropagationResult, shape: tuple[int, int]) -> dict[int, np.nda
 
 
 def evaluate_object(
-    predictor: StackPredictor,
+    predictor: SeedPredictor,
     stack: StackLike,
     labels: np.ndarray,
     label: int,
@@ -225,7 +212,7 @@ def evaluate_object(
 
 
 def evaluate_propagation(
-    predictor: StackPredictor,
+    predictor: SeedPredictor,
     stack: StackLike,
     labels: np.ndarray,
     settings: PropagationEvalSettings | None = None,
