@@ -64,6 +64,26 @@ def test_labels_are_saved_on_next_and_the_work_resumes(
     again.viewer.close()
 
 
+def test_each_image_of_the_series_has_one_labels_layer(
+    make_napari_viewer, qtbot, folder, tiny_model, tmp_path
+) -> None:
+    from napari.layers import Labels
+
+    widget = open_series(str(folder), str(tmp_path / "o"), False, False, run=False)
+    widget.set_model(tiny_model, "tiny")
+    wait_idle(qtbot, widget)
+    panel = widget.series
+    for _ in range(2):
+        panel.move(1)
+        wait_idle(qtbot, widget)
+    preview = widget.controller.layers.preview
+    labels = [x for x in widget.viewer.layers if isinstance(x, Labels) and x is not preview]
+    assert labels == [panel.labels], [x.name for x in widget.viewer.layers]
+    assert panel.labels.name == "f-BRS labels"
+    assert panel.beside.text.endswith("(<name>_labels.tif)")  # the file name as it is written
+    widget.viewer.close()
+
+
 def test_moving_on_with_an_object_in_progress_is_refused(
     make_napari_viewer, qtbot, folder, tiny_model, tmp_path
 ) -> None:

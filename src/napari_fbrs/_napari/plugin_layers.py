@@ -66,12 +66,6 @@ class PluginLayers:
         self.keep_on_top()
         self.viewer.layers.selection.active = self.clicks
 
-    def adopt_labels(self, image: Image, labels: Labels) -> None:
-        """Make ``labels`` (already in the viewer) the plugin's labels of ``image``: the image
-        series loads an image's saved labels into such a layer."""
-        self._own_labels[image] = labels
-        self.keep_on_top()
-
     def own_labels(self, image: Image) -> Labels:
         """The plugin's labels layer of ``image`` (made now if it has none, or it was deleted
         or no longer fits the image)."""

@@ -19,7 +19,6 @@ from qtpy.QtWidgets import QLabel
 
 from napari_fbrs.io.series import ImageSeries, default_output_dir
 
-from . import layers as L
 from .slots import qt_slot
 
 
@@ -32,7 +31,9 @@ class SeriesPanel(Container):
         self.browse = FileEdit(label="or choose", mode="d", nullable=True, value=None)
         self.output = LineEdit(label="Save labels in", value="")
         self.output.tooltip = "Empty: <folder>_annotations beside the folder (images/ + labels/)"
-        self.beside = CheckBox(text="Save labels beside the images (<name>_labels.tif)")
+        self.beside = CheckBox()
+        # set after construction: magicgui turns underscores of a ``text`` argument into spaces
+        self.beside.text = "Save labels beside the images (<name>_labels.tif)"
         self.skip = CheckBox(text="Skip images already annotated", value=True)
         self.open_button = PushButton(text="Open series")
         self.previous_button = PushButton(text="< Previous")
@@ -144,13 +145,13 @@ class SeriesPanel(Container):
         rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
         viewer = self.controller.viewer
         self.image = viewer.add_image(data, name=f"{self.series.current.name}", rgb=rgb)
+        # The image's own f-BRS labels (the widget may have made them already on seeing the
+        # image), filled with what was saved before: one labels layer per image, never two.
+        labels = self.controller.layers.own_labels(self.image)
         saved = self.series.load_labels()
-        labels = L.make_labels_layer(self.image)
         if saved is not None and saved.shape == labels.data.shape:
             labels.data = saved.astype(np.int32, copy=False)
-        viewer.add_layer(labels)
         self.labels = labels
-        self.controller.layers.adopt_labels(self.image, labels)
         self.controller.set_target(None)
         self.controller.set_image(self.image)
         viewer.layers.selection.active = self.controller.clicks_layer
