@@ -12,12 +12,14 @@ Two labelled stacks (see ``napari_fbrs.evaluation.propagation`` for the protocol
 For every object: the simulated user clicks on its largest slice until IoU >= ``--target`` (or
 ``--max-clicks``), the mask is propagated (default stop rules), then ``--corrections`` rounds
 re-segment the worst slice and propagate again from it; the baseline clicks every slice
-separately. Uses the built-in model with the eval preset. Prints a Markdown table.
+separately. ``--min-contrast 0`` turns the faded rule off (the stop rules before it). Uses the
+built-in model with the eval preset. Prints a Markdown table.
 
 Usage:
     python benchmarks/bench_propagate.py                  # f-BRS-B, 1 correction round
     python benchmarks/bench_propagate.py --mode NoBRS --isbi-objects 20 --output prop.json
     python benchmarks/bench_propagate.py --stacks isbi --output isbi.json   # one stack
+    python benchmarks/bench_propagate.py --stacks synthetic --min-contrast 0  # rule off
     python benchmarks/bench_propagate.py --table-from synthetic.json isbi.json
 """
 
@@ -44,6 +46,11 @@ def main() -> None:
     parser.add_argument("--isbi-objects", type=int, default=10)
     parser.add_argument("--stacks", default="synthetic,isbi", help="comma-separated subset")
     parser.add_argument(
+        "--min-contrast",
+        type=float,
+        help="the faded stop rule's min_contrast_ratio (0 = off: the rules before it) [default]",
+    )
+    parser.add_argument(
         "--output", type=Path, help="every object's numbers as JSON, rewritten after each object"
     )
     parser.add_argument("--table-from", type=Path, nargs="+", help="print the table of JSONs")
@@ -56,6 +63,7 @@ def main() -> None:
     from napari_fbrs.evaluation.propagation import PropagationEvalSettings, evaluate_propagation
     from napari_fbrs.inference.config import eval_preset
     from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.inference.propagate import PropagationConfig
     from napari_fbrs.io.planes import stack_source
     from napari_fbrs.io.stacks import link_slices, read_slice_folder, synthetic_nuclei_stack
     from napari_fbrs.model.checkpoint import load_checkpoint
@@ -66,6 +74,9 @@ def main() -> None:
     settings = PropagationEvalSettings(
         target_iou=args.target, max_clicks=args.max_clicks, corrections=args.corrections
     )
+    config = PropagationConfig()
+    if args.min_contrast is not None:
+        config = replace(config, min_contrast_ratio=args.min_contrast)
     wanted = {name.strip() for name in args.stacks.split(",")}
     stacks = []
     if "synthetic" in wanted:
@@ -100,13 +111,14 @@ def main() -> None:
                 atomic_write_text(args.output, json.dumps(partial, indent=1))
 
         result = evaluate_propagation(
-            predictor, stack_source(image), labels, chosen, name=name, on_object=report
+            predictor, stack_source(image), labels, chosen, config, name=name, on_object=report
         )
         rows.append((name, result.summary(), time.perf_counter() - start))
         dumps.append(result.to_dict())
     print(
         f"\nbuilt-in model, {args.mode}, eval preset; target IoU {args.target}, at most "
-        f"{args.max_clicks} clicks per slice, {args.corrections} correction round(s)\n"
+        f"{args.max_clicks} clicks per slice, {args.corrections} correction round(s), "
+        f"min_contrast_ratio {config.min_contrast_ratio}\n"
     )
     print_table(rows)
     if args.output:

@@ -117,3 +117,24 @@ def test_a_3d_label_cannot_go_to_png(tmp_path, stack_file, tiny_checkpoint, caps
         + ["--clicks", f"{z},{r},{c},+", "--propagate", "--output", str(tmp_path / "x.png")]
     )
     assert code == 2 and ".tif" in capsys.readouterr().err
+
+
+def test_the_propagation_flags_reach_the_config() -> None:
+    import argparse
+
+    from napari_fbrs.cli.stack import add_stack_options, propagation_config
+    from napari_fbrs.inference.propagate import PropagationConfig
+
+    parser = argparse.ArgumentParser()
+    add_stack_options(parser)
+    assert propagation_config(parser.parse_args([])) == PropagationConfig()
+    args = parser.parse_args(
+        ["--propagate-min-contrast", "0.35", "--propagate-min-iou", "0.5"]
+        + ["--propagate-min-area-ratio", "0.25"]
+    )
+    config = propagation_config(args)
+    assert (config.min_contrast_ratio, config.min_iou, config.min_area_ratio) == (0.35, 0.5, 0.25)
+    off = propagation_config(parser.parse_args(["--propagate-min-contrast", "0"]))
+    assert off.min_contrast_ratio == 0.0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--propagate-min-contrast", "1.5"])

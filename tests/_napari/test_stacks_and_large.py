@@ -114,6 +114,27 @@ def test_propagate_writes_one_id_over_the_slices_as_one_undo_step(
     assert not messages(notifications, "error")
 
 
+def test_the_propagation_panel_and_the_command_line_build_the_same_config() -> None:
+    """The stop rules' spin boxes reach the config, as the CLI flags do."""
+    import argparse
+
+    from napari_fbrs._napari.settings import PropagationSettings
+    from napari_fbrs.cli.stack import add_stack_options, propagation_config
+    from napari_fbrs.inference.propagate import PropagationConfig
+
+    panel = PropagationSettings()
+    assert panel.to_config() == PropagationConfig()
+    panel.min_contrast.value = 0.35
+    panel.min_iou.value = 0.5
+    parser = argparse.ArgumentParser()
+    add_stack_options(parser)
+    args = parser.parse_args(["--propagate-min-contrast", "0.35", "--propagate-min-iou", "0.5"])
+    assert panel.to_config() == propagation_config(args)
+    assert panel.to_config().min_contrast_ratio == pytest.approx(0.35)
+    panel.min_contrast.value = 0.0
+    assert panel.to_config().min_contrast_ratio == 0.0  # the rule off
+
+
 def test_nothing_to_propagate_on_a_single_image_says_so(open_widget, qtbot) -> None:
     viewer, _, widget = open_widget(np.zeros((40, 40), np.uint8))
     wait_idle(qtbot, widget)

@@ -270,3 +270,76 @@ def test_models_with_a_previous_mask_input_get_the_previous_slice(nuclei) -> Non
     assert len(oracle.prev) == len(result.masks)  # one per slice tried (the rejected included)
     first = oracle.prev[0]
     assert first.max() == 1.0 and 0.02 < first.mean() < 0.5  # the start mask, zoomed in
+
+
+class EchoPredictor:
+    """The failure the faded rule is for: a previous-mask model that keeps predicting the mask
+    it was given, whatever the image shows (so area and overlap never change)."""
+
+    uses_prev_mask = True
+
+    def __init__(self) -> None:
+        self.prev = None
+
+    def set_image(self, image) -> None:  # noqa: ANN001
+        pass
+
+    def set_previous_mask(self, probs) -> None:  # noqa: ANN001
+        self.prev = np.asarray(probs, np.float32)
+
+    def predict(self, clicks) -> np.ndarray:  # noqa: ANN001
+        return self.prev
+
+
+def _fading_stack(last: int, colour: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A noisy 12-slice stack with a bright disc on slices 0..``last`` only, and the disc."""
+    rng = np.random.default_rng(0)
+    shape = (12, 80, 80, 3) if colour else (12, 80, 80)
+    image = rng.normal(60.0, 6.0, shape)
+    rows, cols = np.indices((80, 80))
+    disc = (rows - 40) ** 2 + (cols - 38) ** 2 <= 12**2
+    if colour:  # only the red channel shows it
+        image[: last + 1, disc, 0] += 120.0
+    else:
+        image[: last + 1, disc] += 120.0
+    return np.clip(image, 0, 255).astype(np.uint8), disc
+
+
+@pytest.mark.parametrize("colour", [False, True])
+def test_a_blob_predicted_where_the_object_has_faded_stops_the_direction(colour) -> None:
+    image, disc = _fading_stack(last=6, colour=colour)
+    stack = stack_source(image, contrast_limits=(0, 255), rgb=colour)
+    config = PropagationConfig(seed=SeedConfig(max_clicks=1))
+    result = propagate(EchoPredictor(), stack, 2, disc, config)
+    assert result.indices == list(range(0, 7))  # every slice the disc is on, none after
+    assert result.stops[1].reason is StopReason.FADED and result.stops[1].index == 7
+    assert result.stops[-1].reason is StopReason.END
+
+
+def test_the_faded_rule_off_keeps_the_old_behaviour() -> None:
+    image, disc = _fading_stack(last=6)
+    stack = stack_source(image, contrast_limits=(0, 255))
+    seed = SeedConfig(max_clicks=1)
+    off = propagate(
+        EchoPredictor(), stack, 2, disc, PropagationConfig(min_contrast_ratio=0, seed=seed)
+    )
+    assert off.indices == list(range(12))  # past the object, to the end of the stack
+    assert {s.reason for s in off.stops.values()} == {StopReason.END}
+    with pytest.raises(ValueError, match="min_contrast_ratio"):
+        PropagationConfig(min_contrast_ratio=1.5)
+
+
+def test_contrast_is_near_one_on_an_object_and_near_zero_on_background() -> None:
+    from napari_fbrs.inference.fading import MIN_REFERENCE, contrast, faded
+    from napari_fbrs.inference.windows import RGBSource
+
+    image, disc = _fading_stack(last=0)
+    mask = SliceMask.from_full(disc)
+    grey = stack_source(image, contrast_limits=(0, 255))
+    assert contrast(grey.plane(0), mask) > 0.8
+    assert contrast(grey.plane(5), mask) < 0.2
+    flat = RGBSource(np.full((80, 80, 3), 50, np.uint8))
+    assert contrast(flat, mask) == 0.0
+    assert faded(0.1, 0.9, 0.2) and not faded(0.3, 0.9, 0.2)
+    assert not faded(0.0, 0.9, 0.0)  # off
+    assert not faded(0.0, MIN_REFERENCE / 2, 0.2)  # nothing to lose on the start slice

@@ -133,14 +133,28 @@ class PropagationSettings(Container):
             step=0.05,
             value=defaults.min_area_ratio,
         )
+        self.min_contrast = FloatSpinBox(
+            label="Stop below contrast ratio (0 = off)",
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            value=defaults.min_contrast_ratio,
+        )
+        self.min_contrast.tooltip = (
+            "Stop where the object stands out from its surroundings less than this fraction "
+            "of its contrast on the clicked slice: it has faded into the background"
+        )
         self.max_slices = SpinBox(label="Slices each way (0 = all)", min=0, max=100_000, value=0)
-        super().__init__(widgets=[self.min_iou, self.min_area_ratio, self.max_slices])
+        super().__init__(
+            widgets=[self.min_iou, self.min_area_ratio, self.min_contrast, self.max_slices]
+        )
 
     def to_config(self) -> PropagationConfig:
         return PropagationConfig(
             max_slices=int(self.max_slices.value) or None,
             min_iou=float(self.min_iou.value),
             min_area_ratio=float(self.min_area_ratio.value),
+            min_contrast_ratio=float(self.min_contrast.value),
         )
 
 

@@ -56,6 +56,14 @@ def add_stack_options(parser: argparse.ArgumentParser) -> None:
         metavar="F",
         help="stop where the object shrinks below this fraction of the previous slice's [0.4]",
     )
+    group.add_argument(
+        "--propagate-min-contrast",
+        type=float_in(0.0, 1.0),
+        metavar="F",
+        help="stop where the object stands out from its surroundings less than this fraction "
+        "of its contrast on the clicked slice (it has faded into the background); 0 = off "
+        "[0.2]",
+    )
 
 
 def local_window(args: argparse.Namespace, config: Any) -> int:
@@ -87,6 +95,8 @@ def propagation_config(args: argparse.Namespace) -> Any:
         config = replace(config, min_iou=args.propagate_min_iou)
     if args.propagate_min_area_ratio is not None:
         config = replace(config, min_area_ratio=args.propagate_min_area_ratio)
+    if args.propagate_min_contrast is not None:
+        config = replace(config, min_contrast_ratio=args.propagate_min_contrast)
     return config
 
 
