@@ -57,6 +57,8 @@ import os
 import sys
 from dataclasses import dataclass
 
+from .allocator import tune_allocator
+
 #: A positive integer here chooses the number of torch CPU threads.
 THREADS_ENV = "NAPARI_FBRS_THREADS"
 WAIT_POLICY = "PASSIVE"
@@ -103,6 +105,7 @@ def configure_threads() -> ThreadSettings:
     global _settings
     if _settings is not None:
         return _settings
+    tune_allocator()  # the other process-wide CPU setting a click's speed depends on
     late = "torch" in sys.modules
     wanted = requested_threads()
     before = os.environ.get("OMP_WAIT_POLICY")
