@@ -74,6 +74,7 @@ def _screenshot_when_done(
             raise LaunchError(f"no result within {timeout:g} s; status: {widget.status.text()}")
         app.processEvents()
         time.sleep(0.02)
+    viewer.reset_view()  # fit the image to the canvas as the docks left it
     for _ in range(10):  # let the canvas draw the final mask
         app.processEvents()
         time.sleep(0.02)

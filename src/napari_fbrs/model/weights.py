@@ -72,7 +72,7 @@ BUILTIN = WeightsInfo(
     trained_on="COCO_MVal_train, COCO128, DSB2018/train, WBC, ISBI_EM",
     licence="BSD-3-Clause",
     packaged="napari_fbrs_default_efficientnet_lite0_fpn96.pth",
-    sha256="88f9951c3f03f1e2231e990ff3a8f58ce4a7de1fdf3e11c8c4a13feb763b0d71",
+    sha256="182a53cdda6f5a9c43258bca79eb2b4435ace75a8bdcd9595bc1f7b47dc67317",
     aliases=("builtin",),
 )
 # -- end of the built-in model entry ---------------------------------------------------------
