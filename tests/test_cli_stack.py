@@ -9,15 +9,7 @@ import tifffile
 from napari_fbrs.cli import main
 from napari_fbrs.io.stacks import synthetic_nuclei_stack
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

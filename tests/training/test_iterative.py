@@ -71,12 +71,7 @@ def test_corrective_clicks_reads_a_batch() -> None:
     assert clicks[0] is not None and clicks[0][2] and clicks[1] is None
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_training_with_corrective_clicks_feeds_the_previous_prediction(tmp_path: Path) -> None:

@@ -119,14 +119,9 @@ def make_predictor(model: torch.nn.Module, engine: Engine | PredictorConfig, dev
         engine = Engine(engine)
     if next(model.parameters()).device != torch.device(device):
         model.to(device)
-    predictor = Predictor(model, engine.config, device)
-    if not engine.local_window:
-        return predictor
-    from napari_fbrs.inference.local import LocalWindowConfig, LocalWindowPredictor
+    from napari_fbrs.inference.local import with_local_window
 
-    limit = max(engine.config.max_size or 0, engine.local_window)  # ordinary images stay whole
-    window = LocalWindowConfig(size=engine.local_window, whole_up_to=limit)
-    return LocalWindowPredictor(predictor, window)
+    return with_local_window(Predictor(model, engine.config, device), engine.local_window)
 
 
 def load_model(source: ModelSource) -> ReadyModel:

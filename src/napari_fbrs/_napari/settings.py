@@ -114,31 +114,20 @@ class ComputeSettings(Container):
         return predictor_config(self.to_settings())
 
 
+def _ratio_box(label: str, value: float) -> FloatSpinBox:
+    """A 0..1 threshold of a stop rule, in steps of 0.05."""
+    return FloatSpinBox(label=label, min=0.0, max=1.0, step=0.05, value=value)
+
+
 class PropagationSettings(Container):
     """The stop rules of "Propagate" (``inference.propagate.PropagationConfig``), settable."""
 
     def __init__(self) -> None:
         defaults = PropagationConfig()
-        self.min_iou = FloatSpinBox(
-            label="Stop below IoU with the previous slice",
-            min=0.0,
-            max=1.0,
-            step=0.05,
-            value=defaults.min_iou,
-        )
-        self.min_area_ratio = FloatSpinBox(
-            label="Stop below area ratio",
-            min=0.0,
-            max=1.0,
-            step=0.05,
-            value=defaults.min_area_ratio,
-        )
-        self.min_contrast = FloatSpinBox(
-            label="Stop below contrast ratio (0 = off)",
-            min=0.0,
-            max=1.0,
-            step=0.05,
-            value=defaults.min_contrast_ratio,
+        self.min_iou = _ratio_box("Stop below IoU with the previous slice", defaults.min_iou)
+        self.min_area_ratio = _ratio_box("Stop below area ratio", defaults.min_area_ratio)
+        self.min_contrast = _ratio_box(
+            "Stop below contrast ratio (0 = off)", defaults.min_contrast_ratio
         )
         self.min_contrast.tooltip = (
             "Stop where the object stands out from its surroundings less than this fraction "

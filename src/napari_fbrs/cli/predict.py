@@ -143,10 +143,13 @@ def run(args: argparse.Namespace) -> int:
     device = select_device(args.device)
     loaded = load_model(args.checkpoint, device)
 
-    from napari_fbrs.cli.stack import local_window, wrap
+    from napari_fbrs.cli.stack import local_window
+    from napari_fbrs.inference.local import with_local_window
     from napari_fbrs.inference.predictor import Predictor
 
-    predictor = wrap(Predictor(loaded.model, config, device), local_window(args, config))
+    predictor = with_local_window(
+        Predictor(loaded.model, config, device), local_window(args, config)
+    )
     predictor.set_image(image)
     try:
         last, stats = _apply_clicks(predictor, clicks, probs_path, height, width)

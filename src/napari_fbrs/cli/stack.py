@@ -73,31 +73,17 @@ def local_window(args: argparse.Namespace, config: Any) -> int:
     return DEFAULT_WINDOW if args.preset == "demo" else 0
 
 
-def wrap(predictor: Any, window: int) -> Any:
-    """The plain predictor, or a local-window one around it (images up to the predictor's
-    size limit stay whole, so they are predicted exactly as without windows)."""
-    if not window:
-        return predictor
-    from napari_fbrs.inference.local import LocalWindowConfig, LocalWindowPredictor
-
-    limit = predictor.config.max_size
-    config = LocalWindowConfig(size=window, whole_up_to=max(limit or 0, window))
-    return LocalWindowPredictor(predictor, config)
-
-
 def propagation_config(args: argparse.Namespace) -> Any:
-    from dataclasses import replace
-
+    """The flags given, over PropagationConfig's defaults."""
     from napari_fbrs.inference.propagate import PropagationConfig
 
-    config = PropagationConfig(max_slices=args.propagate_max_slices)
-    if args.propagate_min_iou is not None:
-        config = replace(config, min_iou=args.propagate_min_iou)
-    if args.propagate_min_area_ratio is not None:
-        config = replace(config, min_area_ratio=args.propagate_min_area_ratio)
-    if args.propagate_min_contrast is not None:
-        config = replace(config, min_contrast_ratio=args.propagate_min_contrast)
-    return config
+    given = {
+        "min_iou": args.propagate_min_iou,
+        "min_area_ratio": args.propagate_min_area_ratio,
+        "min_contrast_ratio": args.propagate_min_contrast,
+    }
+    overrides = {name: value for name, value in given.items() if value is not None}
+    return PropagationConfig(max_slices=args.propagate_max_slices, **overrides)
 
 
 def open_stack(data: Any, name: str) -> Any:

@@ -329,6 +329,16 @@ class LocalWindowPredictor:
         )
 
 
+def with_local_window(predictor: Any, window: int) -> Any:
+    """``predictor`` itself (``window`` 0), or a local-window predictor of that size around
+    it; images up to the predictor's own size limit stay whole, so they are predicted exactly
+    as without windows. The widget and ``predict`` both build their predictors with this."""
+    if not window:
+        return predictor
+    limit = max(predictor.config.max_size or 0, window)
+    return LocalWindowPredictor(predictor, LocalWindowConfig(size=window, whole_up_to=limit))
+
+
 def _crop(probs: ProbabilityMap, window: Box) -> np.ndarray:
     """``probs`` on ``window`` (zeros where the map does not reach)."""
     out = np.zeros((window.height, window.width), dtype=np.float32)
