@@ -490,3 +490,27 @@ def test_one_list_of_dataset_kinds_for_readers_recipes_and_the_cli() -> None:
         if a.dest == "dataset"
     ).choices
     assert tuple(choices) == DATASET_KINDS
+
+
+def test_a_tail_split_holds_out_the_last_images_by_name(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from napari_fbrs.io.datasets import DatasetError, open_dataset
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    for index in range(5):
+        Image.fromarray(np.full((8, 8, 3), index, np.uint8)).save(tmp_path / f"images/{index}.png")
+        label = np.zeros((8, 8), np.uint16)
+        label[2:5, 2:5] = 1
+        Image.fromarray(label).save(tmp_path / f"labels/{index}.png")
+    held = open_dataset("folder", tmp_path, "last-2")
+    rest = open_dataset("folder", tmp_path, "all-but-last-2")
+    assert len(held) == 2
+    assert len(held) + len(rest) == len(open_dataset("folder", tmp_path))
+    assert {s.name for s in held}.isdisjoint({s.name for s in rest})
+    import pytest
+
+    with pytest.raises(DatasetError, match="needs more than 5"):
+        open_dataset("folder", tmp_path, "last-5")

@@ -89,3 +89,21 @@ def miou_curve(all_ious: Sequence[Sequence[float]], max_clicks: int) -> np.ndarr
         row[: values.size] = values
         row[values.size :] = values[-1]
     return table.mean(axis=0)
+
+
+def satisfaction_curve(
+    all_satisfied: Sequence[Sequence[bool]], max_clicks: int
+) -> list[float | None]:
+    """Share of objects whose k-th click ended on the side it asked for, k = 1..max_clicks.
+
+    A click is *satisfied* when the prediction made right after it puts the clicked pixel
+    inside the mask (positive click) or outside it (negative click). A model that stops
+    listening to corrective clicks shows it here before it shows in NoC. Only objects that
+    made a k-th click count at index k; ``None`` where no object did.
+    """
+    _check_max_clicks(max_clicks)
+    curve: list[float | None] = []
+    for k in range(max_clicks):
+        made = [bool(flags[k]) for flags in all_satisfied if len(flags) > k]
+        curve.append(float(np.mean(made)) if made else None)
+    return curve

@@ -100,6 +100,7 @@ def evaluate_sample(
     clicker = SimulatedClicker(gt)
     pred_mask = np.zeros(gt.shape, dtype=bool)
     ious: list[float] = []
+    satisfied: list[bool] = []
     seconds = 0.0
     for _ in range(settings.max_clicks):
         clicker.make_next_click(pred_mask)
@@ -113,12 +114,14 @@ def evaluate_sample(
                 f"expected {gt.shape}"
             )
         pred_mask = probs > settings.pred_thresh
+        last = clicker.clicks[-1]
+        satisfied.append(bool(pred_mask[int(last.row), int(last.col)]) == bool(last.positive))
         value = iou(gt, pred_mask)
         ious.append(value)
         if not settings.full_curve and value >= settings.stop_iou:
             break
     clicks = [(int(c.row), int(c.col), bool(c.positive)) for c in clicker.clicks]
-    return SampleResult(sample.name, clicks, ious, seconds)
+    return SampleResult(sample.name, clicks, ious, seconds, satisfied)
 
 
 def evaluate_index(

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import miou_curve, noc_summary
+from .metrics import miou_curve, noc_summary, satisfaction_curve
 
 RESULT_FORMAT = "napari-fbrs-evaluation"
 RESULT_FORMAT_VERSION = 1
@@ -57,6 +57,9 @@ class SampleResult:
     clicks: list[tuple[int, int, bool]]
     ious: list[float]
     seconds: float  # time spent in predict() for this sample
+    #: Per click: did the prediction right after it put the clicked pixel on the click's side?
+    #: (None in results written before this was recorded.)
+    satisfied: list[bool] | None = None
 
 
 @dataclass
@@ -96,6 +99,14 @@ class EvaluationResult:
         _, failures = noc_summary(self._all_ious, [threshold], self.settings.max_clicks)
         return failures[0]
 
+    def satisfaction_curve(self) -> list[float | None] | None:
+        """Share of satisfied k-th clicks (see :func:`.metrics.satisfaction_curve`), or None
+        when the records predate it."""
+        flags = [s.satisfied for s in self.samples]
+        if any(f is None for f in flags):
+            return None
+        return satisfaction_curve([f for f in flags if f is not None], self.settings.max_clicks)
+
     def miou_curve(self) -> np.ndarray:
         """mIoU after 1..max_clicks clicks, stopped samples carried forward."""
         return miou_curve(self._all_ious, self.settings.max_clicks)
@@ -128,6 +139,7 @@ class EvaluationResult:
                 "noc": {f"{t:g}": self.noc(t) for t in thresholds},
                 "failures": {f"{t:g}": self.failures(t) for t in thresholds},
                 "miou": [float(v) for v in self.miou_curve()],
+                "click_satisfaction": self.satisfaction_curve(),
             },
             "samples": [
                 {
@@ -135,6 +147,7 @@ class EvaluationResult:
                     "clicks": [[int(r), int(c), bool(p)] for r, c, p in s.clicks],
                     "ious": [float(v) for v in s.ious],
                     "seconds": s.seconds,
+                    **({} if s.satisfied is None else {"satisfied": list(s.satisfied)}),
                 }
                 for s in self.samples
             ],
@@ -159,6 +172,9 @@ class EvaluationResult:
                     clicks=[(int(r), int(c), bool(p)) for r, c, p in s["clicks"]],
                     ious=[float(v) for v in s["ious"]],
                     seconds=float(s["seconds"]),
+                    satisfied=(
+                        None if s.get("satisfied") is None else [bool(v) for v in s["satisfied"]]
+                    ),
                 )
                 for s in data["samples"]
             ]

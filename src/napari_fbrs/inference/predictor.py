@@ -344,8 +344,9 @@ class Predictor:
             self.last.backbone_runs += 1
             if on_rgb:
                 x = self.model.mix_maps(batch + bias, dmaps, prev)
-            else:
-                x = self.model.mix_maps(batch, dmaps + bias, prev)
+            else:  # on the two distance maps (click disks, where a model has them, stay)
+                shifted = torch.cat((dmaps[:, :2] + bias, dmaps[:, 2:]), dim=1)
+                x = self.model.mix_maps(batch, shifted, prev)
             return _resize_to(self.model.backbone_logits(x), batch)
 
         unpack = unpack_input_bias(shape, self.flip is not None, self.config.brs.reg_weight)

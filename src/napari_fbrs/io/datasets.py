@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import operator
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -293,6 +294,19 @@ class SBDDataset(InstanceDataset):
         return segmentation.astype(np.int32)
 
 
+_TAIL_SPLIT = re.compile(r"(all-but-)?last-([1-9][0-9]*)")
+
+
+def tail_split(split: str) -> tuple[bool, int] | None:
+    """``"last-N"`` -> (True, N): the last N images by file name; ``"all-but-last-N"`` ->
+    (False, N): the others. Lets a recipe hold out part of a training folder for its own
+    learning curve without copying files. None for any other split name."""
+    match = _TAIL_SPLIT.fullmatch(split)
+    if match is None:
+        return None
+    return match.group(1) is None, int(match.group(2))
+
+
 class FolderDataset(InstanceDataset):
     """The user's own data: ``images/`` + ``labels/`` as napari saves a labels layer."""
 
@@ -302,8 +316,17 @@ class FolderDataset(InstanceDataset):
     def __init__(self, root: str | os.PathLike[str], split: str | None = None) -> None:
         base = check_root(root)
         self.split = split
-        folder = self._resolve_split(base, split)
+        tail = tail_split(split) if split is not None and not (base / split).is_dir() else None
+        folder = self._resolve_split(base, None if tail is not None else split)
         images = list_images(folder / "images")
+        if tail is not None:  # a validation split carved from a training folder, by name
+            keep_tail, count = tail
+            if count >= len(images):
+                raise DatasetError(
+                    f"{self.name} dataset: split {split!r} needs more than {count} images, "
+                    f"{folder / 'images'} has {len(images)}"
+                )
+            images = images[-count:] if keep_tail else images[:-count]
         labels = match_files(images, folder / "labels", LABEL_SUFFIXES, "label", "_labels")
         super().__init__(base, images, labels)
 

@@ -39,10 +39,9 @@ def encode_points(
     )
 
 
-def distance_maps(
-    points: torch.Tensor, height: int, width: int, norm_radius: float
-) -> torch.Tensor:
-    """Return ``[B, 2, H, W]`` float32 maps for ``points`` of shape ``[B, 2 * K, 2]``."""
+def _min_sq_distance(points: torch.Tensor, height: int, width: int, scale: float) -> torch.Tensor:
+    """``[B, 2, H, W]`` squared distance (in units of ``scale`` pixels) to the nearest click of
+    each sign; padding clicks count as infinitely far."""
     batch, total, _ = points.shape
     num_slots = total // 2
     flat = points.reshape(-1, 2)
@@ -52,14 +51,34 @@ def distance_maps(
     # Differences are formed in float64 and rounded once to float32, as the reference does.
     dr = (rows.view(1, height, 1) - flat[:, 0].view(-1, 1, 1).to(torch.float64)).to(torch.float32)
     dc = (cols.view(1, 1, width) - flat[:, 1].view(-1, 1, 1).to(torch.float64)).to(torch.float32)
-    dr = dr / norm_radius
-    dc = dc / norm_radius
+    dr = dr / scale
+    dc = dc / scale
     dr = dr * dr
     dc = dc * dc
     sq = dr.expand(-1, height, width) + dc.expand(-1, height, width)
     sq = sq.masked_fill(invalid.view(-1, 1, 1), _FAR)
-    sq = sq.view(batch * 2, num_slots, height, width).min(dim=1).values
-    return torch.tanh(torch.sqrt(sq.view(batch, 2, height, width)) * 2)
+    return (
+        sq.view(batch * 2, num_slots, height, width)
+        .min(dim=1)
+        .values.view(batch, 2, height, width)
+    )
+
+
+def distance_maps(
+    points: torch.Tensor, height: int, width: int, norm_radius: float
+) -> torch.Tensor:
+    """Return ``[B, 2, H, W]`` float32 maps for ``points`` of shape ``[B, 2 * K, 2]``."""
+    return torch.tanh(torch.sqrt(_min_sq_distance(points, height, width, norm_radius)) * 2)
+
+
+def disk_maps(points: torch.Tensor, height: int, width: int, radius: float) -> torch.Tensor:
+    """``[B, 2, H, W]`` float32: 1 within ``radius`` pixels of a click of that sign, else 0.
+
+    The distance maps above change by only ``2 * d / norm_radius`` near an existing click, so a
+    late corrective click a few pixels from earlier ones barely moves them; a disk per click
+    (as RITM encodes clicks) is a strong, local signal at every click.
+    """
+    return (_min_sq_distance(points, height, width, radius) <= 1.0).to(torch.float32)
 
 
 class DistMaps(nn.Module):
@@ -71,3 +90,22 @@ class DistMaps(nn.Module):
 
     def forward(self, image: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         return distance_maps(points, image.shape[2], image.shape[3], self.norm_radius)
+
+
+class ClickMaps(nn.Module):
+    """Distance maps and click disks: ``[B, 4, H, W]`` (dist +, dist -, disk +, disk -)."""
+
+    def __init__(self, norm_radius: float = 260.0, disk_radius: float = 5.0) -> None:
+        super().__init__()
+        self.norm_radius = float(norm_radius)
+        self.disk_radius = float(disk_radius)
+
+    def forward(self, image: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        height, width = image.shape[2], image.shape[3]
+        return torch.cat(
+            (
+                distance_maps(points, height, width, self.norm_radius),
+                disk_maps(points, height, width, self.disk_radius),
+            ),
+            dim=1,
+        )

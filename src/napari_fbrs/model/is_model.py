@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .deeplab import SKIP_CHANNELS, DeepLabV3Plus, SepConvHead
-from .dist_maps import DistMaps
+from .dist_maps import ClickMaps, DistMaps
 from .efficientnet import STEM_CHANNELS, FPNDecoder, LiteEncoder
 from .hrnet import HRNetOCR
 
@@ -226,11 +226,13 @@ class HRNetModel(RGBMixModel):
 class LiteModel(InteractiveModel):
     """EfficientNet-Lite encoder + FPN decoder, with the previous prediction as an input.
 
-    The pretrained stem sees the plain normalised RGB image; the two click maps and the
-    previous probability map go through ``maps_conv`` (to the stem's resolution and width),
-    scaled by ``maps_scale`` (small at initialisation, so training starts from undisturbed
-    ImageNet features) and added to the stem output. The network input that
-    :meth:`mix_maps` builds is simply the six channels stacked.
+    The pretrained stem sees the plain normalised RGB image; the click maps and the previous
+    probability map go through ``maps_conv`` (to the stem's resolution and width), scaled by
+    ``maps_scale`` (small at initialisation, so training starts from undisturbed ImageNet
+    features) and added to the stem output. The network input that :meth:`mix_maps` builds is
+    simply the channels stacked: RGB, two distance maps, with ``disk_radius`` > 0 two click
+    disks of that radius (release 3: a late click near earlier ones must still be heard), and
+    the previous mask.
     """
 
     family = "efficientnet"
@@ -243,11 +245,17 @@ class LiteModel(InteractiveModel):
         width: int = 64,
         output_stride: int = 32,
         norm_radius: float = NORM_RADIUS,
+        disk_radius: float = 0.0,
     ) -> None:
         super().__init__(norm_radius)
+        self.disk_radius = float(disk_radius)
+        maps = 3
+        if disk_radius > 0:
+            self.dist_maps = ClickMaps(norm_radius, disk_radius)
+            maps = 5
         self.backbone = LiteEncoder(variant, output_stride)
         self.maps_conv = nn.Sequential(
-            nn.Conv2d(3, 16, 1),
+            nn.Conv2d(maps, 16, 1),
             nn.LeakyReLU(negative_slope=0.2),
             nn.Conv2d(16, STEM_CHANNELS, 3, stride=2, padding=1),
         )

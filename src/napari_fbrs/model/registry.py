@@ -67,6 +67,13 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             "EfficientNet-Lite0 + FPN (96), previous mask as input; CPU-fast, the built-in model",
             lambda: LiteModel("lite0", 96),
         ),
+        ArchSpec(
+            "efficientnet_lite0_fpn96_disk",
+            "efficientnet",
+            "EfficientNet-Lite0 + FPN (96), click disks (radius 5) beside the distance maps, "
+            "previous mask as input",
+            lambda: LiteModel("lite0", 96, disk_radius=5.0),
+        ),
     )
 }
 

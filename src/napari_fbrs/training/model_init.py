@@ -160,6 +160,30 @@ def parameter_groups(
     return groups
 
 
+def add_click_disk_inputs(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Release-2 Lite weights -> ``efficientnet_lite0_fpn96_disk`` weights, same behaviour.
+
+    The disk architecture's first map convolution takes five maps (dist +, dist -, disk +,
+    disk -, previous mask) instead of three: the two disk columns start at zero, so the grown
+    model predicts exactly what the old one did until training teaches it to use the disks.
+    """
+    out = dict(state_dict)
+    old = state_dict["maps_conv.0.weight"]
+    if old.shape[1] != 3:
+        raise CheckpointError(f"maps_conv.0.weight has {old.shape[1]} inputs, expected 3")
+    grown = old.new_zeros((old.shape[0], 5, *old.shape[2:]))
+    grown[:, 0:2] = old[:, 0:2]
+    grown[:, 4] = old[:, 2]
+    out["maps_conv.0.weight"] = grown
+    return out
+
+
+#: Starting a recipe's architecture from a checkpoint of another one: (from, to) -> converter.
+ARCH_UPGRADES = {
+    ("efficientnet_lite0_fpn96", "efficientnet_lite0_fpn96_disk"): add_click_disk_inputs,
+}
+
+
 def build_training_model(
     config: TrainConfig,
     init_path: str | os.PathLike[str] | None,
@@ -179,6 +203,10 @@ def build_training_model(
             )
     elif init is not None:
         arch = init[0]
+        upgrade = ARCH_UPGRADES.get((arch, config.model.arch))
+        if upgrade is not None:
+            arch = config.model.arch
+            init = (arch, upgrade(init[1]), *init[2:])
         if config.model.arch not in ("auto", arch):
             raise CheckpointError(
                 f"{init_path}: holds {arch} weights but the recipe trains {config.model.arch}; "
