@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 
 from napari_fbrs.inference.config import PredictorConfig
-from napari_fbrs.inference.predictor import Predictor
+from napari_fbrs.inference.factory import make_predictor as core_make_predictor
 from napari_fbrs.model.checkpoint import load_checkpoint
 from napari_fbrs.model.weights import BUILTIN as DEFAULT_MODEL
 from napari_fbrs.model.weights import OFFICIAL_WEIGHTS, cached_path, resolve_checkpoint
@@ -113,15 +113,11 @@ class Engine:
 
 
 def make_predictor(model: torch.nn.Module, engine: Engine | PredictorConfig, device: Any) -> Any:
-    """The session's predictor factory: the model moved to the chosen device, wrapped in a
-    local-window predictor when the engine asks for one."""
+    """The session's predictor factory: the core's one predictor builder
+    (:func:`napari_fbrs.inference.factory.make_predictor`) with the engine's settings."""
     if isinstance(engine, PredictorConfig):
         engine = Engine(engine)
-    if next(model.parameters()).device != torch.device(device):
-        model.to(device)
-    from napari_fbrs.inference.local import with_local_window
-
-    return with_local_window(Predictor(model, engine.config, device), engine.local_window)
+    return core_make_predictor(model, engine.config, device, engine.local_window)
 
 
 def load_model(source: ModelSource) -> ReadyModel:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from napari_fbrs.inference.clicks import Click
-    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.inference.session import InteractiveSession
 
 #: ``napari_fbrs.io.samples.SAMPLES`` names, spelt out so that ``--help`` imports no imaging code.
 SAMPLE_NAMES = ("astronaut", "cell", "coffee", "nuclei")
@@ -144,15 +144,15 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_model(args.checkpoint, device)
 
     from napari_fbrs.cli.stack import local_window
-    from napari_fbrs.inference.local import with_local_window
-    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.inference.factory import make_predictor
+    from napari_fbrs.inference.session import InteractiveSession
 
-    predictor = with_local_window(
-        Predictor(loaded.model, config, device), local_window(args, config)
-    )
-    predictor.set_image(image)
+    # The widget's and the Python API's path: one session on the one predictor factory.
+    predictor = make_predictor(loaded.model, config, device, local_window(args, config))
+    session = InteractiveSession(predictor, prob_thresh=config.prob_thresh)
+    session.set_image(image)
     try:
-        last, stats = _apply_clicks(predictor, clicks, probs_path, height, width)
+        last, stats = _apply_clicks(session, clicks, probs_path, height, width)
     except OSError as exc:
         if probs_path is None:
             raise
@@ -228,7 +228,7 @@ def _clicks_and_plane(args: argparse.Namespace) -> tuple[int | None, tuple[Click
 
 
 def _apply_clicks(
-    predictor: Predictor,
+    session: InteractiveSession,
     clicks: tuple[Click, ...],
     probs_path: Path | None,
     height: int,
@@ -251,9 +251,10 @@ def _apply_clicks(
         add = None
         if probs_path is not None:
             add = stack.enter_context(probs_writer(probs_path, triples, height, width))
-        for count in tqdm(range(1, len(clicks) + 1), desc="clicks", unit="click", file=sys.stderr):
-            last = predictor.predict(clicks[:count])
-            stats.append((predictor.last.seconds, predictor.last.lbfgs_evals))
+        for click in tqdm(clicks, desc="clicks", unit="click", file=sys.stderr):
+            state = session.add_click(click)
+            last = state.probs
+            stats.append((state.network_seconds, state.lbfgs_evals))
             if add is not None:
                 add(last)
     assert last is not None  # read_clicks never returns an empty tuple

@@ -17,10 +17,6 @@ from typing import Any
 
 from napari_fbrs.cli.common import CLIError, float_in, int_at_least
 
-#: Window side on images larger than the size limit: a click there costs what it costs on a
-#: 512-px image (benchmarks/bench_large.py: 1.1x from 512 to 16000 px; 800 px would be 2x).
-DEFAULT_WINDOW = 512
-
 
 def add_stack_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("large images and stacks")
@@ -70,7 +66,9 @@ def local_window(args: argparse.Namespace, config: Any) -> int:
     """The window size ``--local-window`` (or the preset) asks for; 0 = off."""
     if args.local_window is not None:
         return int(args.local_window)
-    return DEFAULT_WINDOW if args.preset == "demo" else 0
+    from napari_fbrs.inference.factory import default_local_window
+
+    return default_local_window(args.preset)
 
 
 def propagation_config(args: argparse.Namespace) -> Any:

@@ -1,0 +1,170 @@
+"""The front door for scripts and notebooks: :class:`Segmenter`.
+
+``Segmenter`` is the interactive session (``inference.session.InteractiveSession``) with
+everything a script would otherwise assemble by hand: the model resolved by name or path
+and loaded strictly, the interactive preset, the local window for large images, the one image
+normalisation rule, one click per call and finishing into a label array. The napari widget and
+``napari-fbrs predict`` run the same session on the same predictor factory
+(:func:`~napari_fbrs.inference.factory.make_predictor`), so one set of clicks gives one mask in
+all three.
+
+    import napari_fbrs
+    seg = napari_fbrs.Segmenter()            # the built-in model, f-BRS-B, interactive preset
+    seg.set_image(image)                     # grey / RGB / RGBA, any dtype, numpy or dask
+    mask = seg.click(120, 200)               # bool mask of the image's shape
+    mask = seg.click(40, 60, positive=False)
+    new_id = seg.finish(labels)              # paints into an integer array in place
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .threads import configure_threads
+
+
+class Segmenter:
+    """Click-based segmentation of one object at a time, with exact undo and redo.
+
+    ``model``: ``"default"`` (the built-in model, offline), an official weights name such as
+    ``"hrnet18_ocr64_sbd"`` (downloaded on first use), a checkpoint path, or a loaded
+    ``torch.nn.Module`` of this package. ``mode``: NoBRS, RGB-BRS, DistMap-BRS, f-BRS-A/B/C.
+    ``preset``: ``"demo"`` (the widget's: ZoomIn, images limited to 800 px, a 512-px local
+    window beyond) or ``"eval"`` (the NoC protocol's). ``local_window``: override the window
+    side in pixels (0 = predict large images whole).
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | Any = "default",
+        mode: str = "f-BRS-B",
+        device: str = "auto",
+        preset: str = "demo",
+        local_window: int | None = None,
+    ) -> None:
+        configure_threads()
+        from .inference.config import preset as make_preset
+        from .inference.factory import default_local_window
+        from .inference.session import InteractiveSession
+        from .model.device import select_device
+
+        self.config = make_preset(preset, mode)
+        self.device = select_device(device)
+        self.model, self.arch = _load(model, self.device)
+        window = default_local_window(preset) if local_window is None else int(local_window)
+        if window < 0:
+            raise ValueError(f"local_window must be 0 (off) or positive, got {window}")
+        self.local_window = window
+        self._session = InteractiveSession(prob_thresh=self.config.prob_thresh)
+        self._shape: tuple[int, int] | None = None
+
+    # -- the image -----------------------------------------------------------------------------
+    def set_image(
+        self,
+        image: Any,
+        rgb: bool | None = None,
+        contrast_limits: Sequence[float] | None = None,
+    ) -> None:
+        """Prepare ``image`` (2-D grey, ``H x W x 3`` RGB or ``x 4`` RGBA; numpy or dask; any
+        dtype) and start a new object. Intensities become 8-bit RGB by the package's one rule
+        (``napari_fbrs.io.images.to_model_rgb``: ``contrast_limits`` when given, else the
+        image's own range), as in the widget. A plane of a stack: pass ``stack[z]``."""
+        from .inference.factory import make_predictor
+        from .io.images import to_model_rgb
+
+        data = np.asarray(image)
+        if data.ndim not in (2, 3) or (data.ndim == 3 and data.shape[-1] not in (3, 4)):
+            raise ValueError(
+                f"expected a 2-D grey, H x W x 3 or H x W x 4 image, got shape {data.shape}; "
+                "for a stack pass one plane, e.g. stack[z]"
+            )
+        pixels = to_model_rgb(data, contrast_limits, rgb)
+        predictor = make_predictor(self.model, self.config, self.device, self.local_window)
+        self._session.predictor = predictor
+        self._session.set_image(pixels)
+        self._shape = (int(pixels.shape[0]), int(pixels.shape[1]))
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        if self._shape is None:
+            raise RuntimeError("no image: call set_image(image) first")
+        return self._shape
+
+    # -- the object ----------------------------------------------------------------------------
+    def click(self, row: float, col: float, positive: bool = True) -> np.ndarray:
+        """Add one click (row 0 at the top) and return the object's mask after it."""
+        from .inference.clicks import Click
+
+        self.image_shape  # noqa: B018 - raises without an image
+        self._session.add_click(Click(float(row), float(col), bool(positive)))
+        return self._mask()
+
+    def undo(self) -> np.ndarray | None:
+        """Take back the last click (exactly); returns the mask before it (None: no click)."""
+        self.image_shape  # noqa: B018 - raises without an image
+        self._session.undo()
+        return self._mask()
+
+    def redo(self) -> np.ndarray | None:
+        """Place the last undone click again; returns the mask."""
+        self.image_shape  # noqa: B018
+        self._session.redo()
+        return self._mask()
+
+    def reset(self) -> None:
+        """Drop the current object's clicks and history (the image stays prepared)."""
+        self._session.reset()
+
+    @property
+    def clicks(self) -> tuple[Any, ...]:
+        """The current object's clicks (``Click(row, col, positive)``), oldest first."""
+        return self._session.clicks
+
+    @property
+    def probabilities(self) -> np.ndarray | None:
+        """Float32 object probabilities of the image's shape after the last click (None
+        before the first click)."""
+        probs = self._session.state.probs
+        return None if probs is None else np.asarray(probs, dtype=np.float32)
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """The current object as a bool array of the image's shape (None before a click)."""
+        return self._mask()
+
+    def _mask(self) -> np.ndarray | None:
+        probs = self.probabilities
+        return None if probs is None else probs > self._session.threshold
+
+    def finish(self, labels: np.ndarray, overwrite: bool = False) -> int:
+        """Paint the current object into ``labels`` (an integer array of the image's shape)
+        in place and start a new object. The id is the next free one (max + 1); existing
+        labels are kept unless ``overwrite``. Returns the id, or 0 when nothing was painted
+        (no click yet, an empty mask, or every pixel already labelled)."""
+        if not isinstance(labels, np.ndarray) or not np.issubdtype(labels.dtype, np.integer):
+            raise TypeError("labels must be an integer numpy array (e.g. np.zeros(shape, int))")
+        if labels.shape != self.image_shape:
+            raise ValueError(f"labels have shape {labels.shape}, the image {self.image_shape}")
+        finished = self._session.finish(labels, overwrite=overwrite)
+        plan = finished.plan
+        if plan is None or plan.num_pixels == 0:
+            return 0
+        labels[plan.indices] = plan.label_id
+        return int(plan.label_id)
+
+
+def _load(model: Any, device: Any) -> tuple[Any, str]:
+    """A loaded model and its architecture name from a name, a path or a module."""
+    import torch
+
+    if isinstance(model, torch.nn.Module):
+        return model.eval(), type(model).__name__
+    from .model.checkpoint import load_checkpoint
+    from .model.weights import resolve_checkpoint
+
+    loaded = load_checkpoint(resolve_checkpoint(model), device=device)
+    return loaded.model, loaded.arch
