@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import sys
-import time
 import weakref
 import zipfile
 from collections.abc import Sequence
@@ -331,7 +330,6 @@ def test_a_20000_px_tiff_is_refused_from_its_header(capsys, monkeypatch, tmp_pat
 
     monkeypatch.setattr(tifffile, "imread", no_decoding)
     monkeypatch.setattr(tifffile.TiffFile, "asarray", no_decoding)
-    start = time.perf_counter()
     line = expect_bad_input(
         capsys,
         predict("--clicks", "10,10,+", "--output", tmp_path / "m.png", image=bomb_tif),
@@ -339,8 +337,7 @@ def test_a_20000_px_tiff_is_refused_from_its_header(capsys, monkeypatch, tmp_pat
         "20000 x 20000 = 400,000,000 pixels, more than the limit of 100,000,000",
         "--max-pixels",
     )
-    assert time.perf_counter() - start < 10
-    assert MISSING_CKPT not in line
+    assert MISSING_CKPT not in line  # refused before the checkpoint is even looked at
 
 
 def test_max_pixels_sets_and_lifts_the_limit(capsys, tmp_path, tiny_checkpoint, png):

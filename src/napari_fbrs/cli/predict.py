@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_fbrs.inference.session import InteractiveSession
 
     # The widget's and the Python API's path: one session on the one predictor factory.
-    predictor = make_predictor(loaded.model, config, device, local_window(args, config))
+    predictor = make_predictor(loaded.model, config, device, local_window(args))
     session = InteractiveSession(predictor, prob_thresh=config.prob_thresh)
     session.set_image(image)
     try:

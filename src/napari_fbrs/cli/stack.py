@@ -62,7 +62,7 @@ def add_stack_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def local_window(args: argparse.Namespace, config: Any) -> int:
+def local_window(args: argparse.Namespace) -> int:
     """The window size ``--local-window`` (or the preset) asks for; 0 = off."""
     if args.local_window is not None:
         return int(args.local_window)

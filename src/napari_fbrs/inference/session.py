@@ -138,10 +138,6 @@ class InteractiveSession:
         """Predictor settings and device for the next object."""
         self._settings = (config, device)
 
-    @property
-    def has_model(self) -> bool:
-        return self._model is not None or self.predictor is not None
-
     def start_object(self, context: ImageContext) -> ObjectState:
         """Start a new object on ``context``; the prepared image is reused when unchanged."""
         if self._model is None:

@@ -103,10 +103,6 @@ def wrap_model(model: nn.Module, ctx: DistContext, device: torch.device) -> nn.M
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
 def barrier(ctx: DistContext) -> None:
     if ctx.enabled and dist.is_initialized():
         dist.barrier()
@@ -119,15 +115,6 @@ def gather_objects(ctx: DistContext, obj: Any) -> list[Any]:
     out: list[Any] = [None] * ctx.world_size
     dist.all_gather_object(out, obj)
     return out
-
-
-def broadcast_object(ctx: DistContext, obj: Any) -> Any:
-    """Rank 0's ``obj`` on every rank."""
-    if not ctx.enabled:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def all_reduce_mean(ctx: DistContext, value: float) -> float:

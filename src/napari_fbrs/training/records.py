@@ -34,10 +34,6 @@ class RunLog:
             if SummaryWriter is not None:
                 self._writer = SummaryWriter(log_dir=str(out_dir / "tensorboard"))
 
-    @property
-    def has_tensorboard(self) -> bool:
-        return self._writer is not None
-
     def path(self, table: str) -> Path:
         return self.out_dir / f"{table}_log.csv"
 
