@@ -149,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
 
     # The widget's and the Python API's path: one session on the one predictor factory.
     predictor = make_predictor(loaded.model, config, device, local_window(args))
-    session = InteractiveSession(predictor, prob_thresh=config.prob_thresh)
+    # The command line never undoes: no snapshots kept, so only the latest map stays alive.
+    session = InteractiveSession(predictor, prob_thresh=config.prob_thresh, history_bytes=0)
     session.set_image(image)
     try:
         last, stats = _apply_clicks(session, clicks, probs_path, height, width)
