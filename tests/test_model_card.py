@@ -60,3 +60,20 @@ def test_the_table_script_prints_the_card_rows() -> None:
     card = _normalised(CARD.read_text(encoding="utf-8"))
     for line in lines[2:]:
         assert " | ".join(c.strip() for c in line.strip().strip("|").split("|")) in card
+
+
+def test_the_click_curves_in_the_card_are_the_ones_their_jsons_give() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "click_curves", REPO / "training" / "click_curves.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    files = sorted((RESULTS / "responsiveness").glob("*.json"))
+    assert files, "no full-curve results in docs/model_card/responsiveness"
+    card = _normalised(CARD.read_text(encoding="utf-8"))
+    for line in module.curves_table(files).splitlines()[2:]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        assert " | ".join(cells) in card, line

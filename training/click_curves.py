@@ -1,0 +1,52 @@
+"""Print the model card's click-responsiveness table from full-curve result JSON files.
+
+For each file (``napari-fbrs evaluate ... --full-curve --output FILE``): the mean IoU after
+clicks 1..N and the click satisfaction at each click (the share of objects whose k-th click
+ended on the side it asked for, right after it). A model that stops listening to its clicks
+shows a flat mIoU curve and a falling satisfaction curve::
+
+    python training/click_curves.py docs/model_card/responsiveness/*.json
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from napari_fbrs.evaluation.report import read_json
+
+
+def curves_table(paths: list[Path]) -> str:
+    """Markdown: two rows per file (mIoU, satisfaction), one column per click."""
+    if not paths:
+        raise ValueError("no result files given")
+    lines: list[str] = []
+    for path in paths:
+        result = read_json(path)
+        if not result.settings.full_curve:
+            raise ValueError(f"{path}: not a --full-curve run (objects stopped early)")
+        satisfaction = result.satisfaction_curve()
+        if satisfaction is None:
+            raise ValueError(f"{path}: written before click satisfaction was recorded")
+        clicks = result.settings.max_clicks
+        if not lines:
+            lines.append(
+                "| result file | curve | " + " | ".join(map(str, range(1, clicks + 1))) + " |"
+            )
+            lines.append("| --- | --- |" + " ---: |" * clicks)
+        name = f"`{path.name}`"
+        miou = " | ".join(f"{v:.3f}" for v in result.miou_curve())
+        sat = " | ".join("-" if v is None else f"{v:.2f}" for v in satisfaction)
+        lines.append(f"| {name} | mIoU | {miou} |")
+        lines.append(f"| {name} | click satisfaction | {sat} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="+", type=Path, metavar="RESULT.json")
+    print(curves_table(parser.parse_args().results))
+
+
+if __name__ == "__main__":
+    main()
