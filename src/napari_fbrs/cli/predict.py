@@ -100,46 +100,11 @@ def run(args: argparse.Namespace) -> int:
         [args.image, args.clicks_file, args.checkpoint],
     )
     plane_index, clicks = _clicks_and_plane(args)
-    stack = None
-    from napari_fbrs.io.images import read_image, to_model_rgb
-    from napari_fbrs.io.samples import load_sample
-
-    try:
-        if args.sample is not None:
-            if plane_index is not None:
-                raise CLIError("the samples are single images: give clicks as ROW,COL,+")
-            image = to_model_rgb(load_sample(args.sample))
-        elif plane_index is not None:
-            from napari_fbrs.cli import stack as stack_cli
-
-            stack = stack_cli.open_stack(read_image(args.image, args.max_pixels), args.image)
-            if plane_index >= len(stack):
-                raise CLIError(
-                    f"the clicks are on slice {plane_index}, but {args.image} has "
-                    f"{len(stack)} slices (0..{len(stack) - 1})"
-                )
-            plane = stack.plane(plane_index)
-            image = plane.read(slice(None), slice(None))
-        else:
-            image = to_model_rgb(read_image(args.image, args.max_pixels))
-    except CLIError:
-        raise
-    except (ValueError, OSError) as exc:  # a reader's message; name the file once
-        text = str(exc)
-        named = args.image is None or str(args.image) in text
-        raise CLIError(text if named else f"{args.image}: {text}") from None
+    image, stack, image_name = _read_input(args, plane_index)
     if args.propagate and output is not None and output.suffix.lower() not in (".tif", ".tiff"):
         raise CLIError(f"--output {output}: a 3-D label needs .tif or .tiff")
-    image_name = args.image if args.sample is None else f"sample {args.sample}"
-    if plane_index is not None:
-        image_name = f"{image_name}, slice {plane_index}"
     height, width = image.shape[:2]
-    for index, click in enumerate(clicks, start=1):
-        if not click.inside(height, width):
-            raise CLIError(
-                f"click {index} at ({click.row:g}, {click.col:g}) lies outside the image "
-                f"{image_name} ({height} x {width}: rows 0..{height - 1}, cols 0..{width - 1})"
-            )
+    _check_inside(clicks, height, width, image_name)
     device = select_device(args.device)
     loaded = load_model(args.checkpoint, device)
 
@@ -160,43 +125,13 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--save-probs {probs_path}: cannot write ({error_reason(exc)})") from None
     mask = (last > config.prob_thresh).astype("uint8")
     if args.propagate:
-        from napari_fbrs.cli import stack as stack_cli
-
         assert stack is not None and plane_index is not None
-        volume, result = stack_cli.propagate_object(
-            loaded.model, config, stack, plane_index, mask.astype(bool), args
-        )
-        if output is not None:
-            from napari_fbrs.io.masks import write_labels
-
-            try:
-                write_labels(output, volume)
-            except OSError as exc:
-                raise CLIError(f"--output {output}: cannot write ({error_reason(exc)})") from None
-        for line in stack_cli.describe(result):
-            print(line)
-        if output is not None:
-            shape = " x ".join(map(str, volume.shape))
-            print(f"wrote {output} ({shape}, {int(volume.sum())} object voxels)")
+        _propagate(args, loaded.model, config, stack, plane_index, mask, output)
         output = None  # the 3-D label replaces the 2-D mask
     if output is not None:
-        from napari_fbrs.io.masks import write_mask
-
-        try:
-            write_mask(output, mask)
-        except OSError as exc:
-            raise CLIError(f"--output {output}: cannot write ({error_reason(exc)})") from None
-        except ValueError as exc:
-            raise CLIError(str(exc)) from None
-
+        _write_mask(output, mask)
     print(f"{loaded.arch} on {device}, {config.mode.value}, preset {args.preset}")
-    print("click     row     col  sign  seconds  L-BFGS evals")
-    for index, (click, (seconds, evals)) in enumerate(zip(clicks, stats, strict=True), 1):
-        sign = "+" if click.positive else "-"
-        print(
-            f"{index:>5}  {click.row:>6g}  {click.col:>6g}  {sign:^4}  {seconds:7.3f}  {evals:>12}"
-        )
-    print(f"total {sum(s for s, _ in stats):.3f} s for {len(clicks)} clicks")
+    _print_clicks(clicks, stats)
     print(f"weights {loaded.path.name}, image {image_name} ({height} x {width})")
     window = getattr(predictor.last, "window", None)
     if window is not None:
@@ -209,6 +144,100 @@ def run(args: argparse.Namespace) -> int:
     if probs_path is not None:
         print(f"wrote {probs_path} (probs {len(clicks)} x {height} x {width} float32)")
     return 0
+
+
+def _read_input(args: argparse.Namespace, plane_index: int | None) -> tuple[Any, Any, str]:
+    """The RGB image the clicks are on, the stack it is a slice of (or None), and its name."""
+    from napari_fbrs.io.images import read_image, to_model_rgb
+    from napari_fbrs.io.samples import load_sample
+
+    stack = None
+    try:
+        if args.sample is not None:
+            if plane_index is not None:
+                raise CLIError("the samples are single images: give clicks as ROW,COL,+")
+            image = to_model_rgb(load_sample(args.sample))
+        elif plane_index is not None:
+            from napari_fbrs.cli import stack as stack_cli
+
+            stack = stack_cli.open_stack(read_image(args.image, args.max_pixels), args.image)
+            if plane_index >= len(stack):
+                raise CLIError(
+                    f"the clicks are on slice {plane_index}, but {args.image} has "
+                    f"{len(stack)} slices (0..{len(stack) - 1})"
+                )
+            image = stack.plane(plane_index).read(slice(None), slice(None))
+        else:
+            image = to_model_rgb(read_image(args.image, args.max_pixels))
+    except CLIError:
+        raise
+    except (ValueError, OSError) as exc:  # a reader's message; name the file once
+        text = str(exc)
+        named = args.image is None or str(args.image) in text
+        raise CLIError(text if named else f"{args.image}: {text}") from None
+    name = args.image if args.sample is None else f"sample {args.sample}"
+    if plane_index is not None:
+        name = f"{name}, slice {plane_index}"
+    return image, stack, name
+
+
+def _check_inside(clicks: tuple[Click, ...], height: int, width: int, image_name: str) -> None:
+    for index, click in enumerate(clicks, start=1):
+        if not click.inside(height, width):
+            raise CLIError(
+                f"click {index} {click.outside_text(height, width)} "
+                f"(image {image_name}: rows 0..{height - 1}, cols 0..{width - 1})"
+            )
+
+
+def _propagate(
+    args: argparse.Namespace,
+    model: Any,
+    config: Any,
+    stack: Any,
+    plane_index: int,
+    mask: np.ndarray,
+    output: Path | None,
+) -> None:
+    """Carry the mask through the stack and write the 3-D label (``--propagate``)."""
+    from napari_fbrs.cli import stack as stack_cli
+
+    volume, result = stack_cli.propagate_object(
+        model, config, stack, plane_index, mask.astype(bool), args
+    )
+    if output is not None:
+        from napari_fbrs.io.masks import write_labels
+
+        try:
+            write_labels(output, volume)
+        except OSError as exc:
+            raise CLIError(f"--output {output}: cannot write ({error_reason(exc)})") from None
+    for line in stack_cli.describe(result):
+        print(line)
+    if output is not None:
+        shape = " x ".join(map(str, volume.shape))
+        print(f"wrote {output} ({shape}, {int(volume.sum())} object voxels)")
+
+
+def _write_mask(output: Path, mask: np.ndarray) -> None:
+    from napari_fbrs.io.masks import write_mask
+
+    try:
+        write_mask(output, mask)
+    except OSError as exc:
+        raise CLIError(f"--output {output}: cannot write ({error_reason(exc)})") from None
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _print_clicks(clicks: tuple[Click, ...], stats: list[tuple[float, int]]) -> None:
+    print("click     row     col  sign  seconds  L-BFGS evals")
+    for index, (click, (seconds, evals)) in enumerate(zip(clicks, stats, strict=True), 1):
+        sign = "+" if click.positive else "-"
+        print(
+            f"{index:>5}  {click.row:>6g}  {click.col:>6g}  {sign:^4}  {seconds:7.3f}  {evals:>12}"
+        )
+    print(f"total {sum(s for s, _ in stats):.3f} s for {len(clicks)} clicks")
 
 
 def _clicks_and_plane(args: argparse.Namespace) -> tuple[int | None, tuple[Click, ...]]:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from skimage.segmentation import random_walker
 
-from napari_fbrs.inference.clicks import Click
+from napari_fbrs.inference.clicks import Click, check_inside
 
 OBJECT, BACKGROUND = 1, 2
 SOLVER_MODES = ("bf", "cg_j", "cg", "cg_mg")  # scikit-image's; cg_mg needs pyamg
@@ -68,13 +68,9 @@ class RandomWalkerPredictor:
         labels = np.zeros((height, width), dtype=np.int32)
         labels[[0, -1], :] = BACKGROUND
         labels[:, [0, -1]] = BACKGROUND
+        check_inside(clicks, height, width)
         pixels = []
         for click in clicks:
-            if not click.inside(height, width):
-                raise ValueError(
-                    f"click at ({click.row:g}, {click.col:g}) lies outside the "
-                    f"{height} x {width} image"
-                )
             row = min(int(round(click.row)), height - 1)
             col = min(int(round(click.col)), width - 1)
             pixels.append((row, col, click.positive))

@@ -30,6 +30,18 @@ class Click:
         """True when the click falls on a pixel of an ``height x width`` image."""
         return 0 <= self.row < height and 0 <= self.col < width
 
+    def outside_text(self, height: int, width: int) -> str:
+        """How a click off an ``height x width`` image is described in every error."""
+        return f"at ({self.row:g}, {self.col:g}) lies outside the {height} x {width} image"
+
+
+def check_inside(clicks: Iterable[Click], height: int, width: int) -> None:
+    """The one inside-the-image check of the predictors and the session: ValueError naming
+    the first click that falls off an ``height x width`` image."""
+    for click in clicks:
+        if not click.inside(height, width):
+            raise ValueError(f"click {click.outside_text(height, width)}")
+
 
 def parse_clicks(text: str) -> tuple[Click, ...]:
     """Parse ``"ROW,COL,+;ROW,COL,-"`` (also ``1``/``0``, ``pos``/``neg``) into clicks."""

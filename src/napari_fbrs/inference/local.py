@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .clicks import Click
+from .clicks import Click, check_inside
 from .maps import ProbabilityMap
 from .predictor import ClickStats
 from .windows import Box, WindowSource, as_source
@@ -231,12 +231,7 @@ class LocalWindowPredictor:
         if not clicks:
             raise ValueError("predict_map() needs at least one click")
         shape = self.image_shape
-        for click in clicks:
-            if not click.inside(*shape):
-                raise ValueError(
-                    f"click at ({click.row:g}, {click.col:g}) lies outside the "
-                    f"{shape[0]} x {shape[1]} image"
-                )
+        check_inside(clicks, *shape)
         if self._whole:
             result = ProbabilityMap.whole(self.predictor.predict(clicks))
             self.last = self._stats([self.predictor.last], self._window, 0.0, 0)

@@ -28,7 +28,7 @@ from napari_fbrs.model.fusion import fast_inference_model
 from napari_fbrs.model.is_model import BRSFeatures, InteractiveModel
 
 from .brs import BRSObjective, click_masks, run_lbfgs, unpack_input_bias, unpack_scale_bias
-from .clicks import Click
+from .clicks import Click, check_inside
 from .config import BRSMode, PredictorConfig
 from .maps import ProbabilityMap
 from .transforms import HorizontalFlip, LimitLongestSide, ZoomIn
@@ -167,12 +167,7 @@ class Predictor:
         if not clicks:
             raise ValueError("predict() needs at least one click")
         height, width = self.image_shape
-        for click in clicks:
-            if not click.inside(height, width):
-                raise ValueError(
-                    f"click at ({click.row:g}, {click.col:g}) lies outside the "
-                    f"{height} x {width} image"
-                )
+        check_inside(clicks, height, width)
         start = time.perf_counter()
         self.last = ClickStats()
         with torch.no_grad():

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .clicks import Click
+from .clicks import Click, check_inside
 from .history import History, Snapshot
 from .maps import ProbabilityMap
 from .painting import PaintPlan, next_label_id, plan_paint
@@ -204,11 +204,7 @@ class InteractiveSession:
     def _predict_click(self, click: Click) -> None:
         predictor = self._predictor()
         height, width = predictor.image_shape
-        if not click.inside(height, width):
-            raise ValueError(
-                f"click at ({click.row:g}, {click.col:g}) lies outside the "
-                f"{height} x {width} image"
-            )
+        check_inside((click,), height, width)
         snapshot = Snapshot(self._clicks, predictor.get_state(), self._map)
         clicks = (*self._clicks, click)
         result = predictor.predict_map(clicks)  # raises before any state is committed
