@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from napari_fbrs.cli.common import (
@@ -99,51 +100,14 @@ def run(args: argparse.Namespace) -> int:
     if plot_path is not None:
         _require_matplotlib()
 
-    from napari_fbrs.evaluation.noc import EvalSettings, evaluate_dataset
-    from napari_fbrs.evaluation.report import format_table, plot_curve, write_json
-    from napari_fbrs.io.datasets import DatasetError, open_dataset
+    from napari_fbrs.evaluation.noc import EvalSettings
+    from napari_fbrs.evaluation.report import format_table
 
-    try:  # every file the run will read is decoded once here, before the first object
-        dataset = open_dataset(args.dataset, args.root, args.split, args.max_pixels)
-        if len(dataset) == 0:
-            raise CLIError(f"{args.root}: the {args.dataset} dataset holds no samples")
-        dataset.validate(args.max_samples)
-    except (DatasetError, ValueError, OSError) as exc:
-        raise CLIError(str(exc)) from None
+    dataset = _open_dataset(args)
     refuse_inputs(
         {"--output": json_path, "--plot": plot_path}, [args.checkpoint, *dataset.files()]
     )
-
-    if args.method == "model":
-        from napari_fbrs.inference.predictor import Predictor
-
-        device = pick_device(args.device)
-        if args.workers > 1 and device.type != "cpu":
-            raise CLIError(
-                f"--workers {args.workers} runs on the CPU only; this run would use {device}: "
-                "add --device cpu, or use one worker on the GPU"
-            )
-        loaded = load_model(args.checkpoint, device)
-        predictor: Any = Predictor(loaded.model, config, device)
-        method = f"{loaded.arch} {config.mode.value}"
-        from napari_fbrs.model.checkpoint import sha256_of
-
-        provenance = {
-            "checkpoint": loaded.path.name,
-            "sha256": sha256_of(loaded.path),
-            "arch": loaded.arch,
-            "mode": config.mode.value,
-        }
-    else:
-        from napari_fbrs.evaluation.baseline import RandomWalkerPredictor
-
-        try:  # checks the solver (pyamg for cg_mg) before the first click
-            predictor = RandomWalkerPredictor(mode=args.rw_solver)
-        except ValueError as exc:
-            raise CLIError(str(exc)) from None
-        method = "random-walker"
-        provenance = {"method": "random-walker", "solver": args.rw_solver}
-
+    predictor, method, provenance = _method(args, config)
     settings = EvalSettings(
         max_clicks=args.max_clicks,
         iou_thresholds=args.iou_thresholds,
@@ -151,7 +115,71 @@ def run(args: argparse.Namespace) -> int:
         full_curve=args.full_curve,
         max_samples=args.max_samples,
     )
+    result, stopped = _evaluate(args, dataset, predictor, settings, method)
+    done = len(result.samples)
+    interrupted = stopped and done < min(len(dataset), args.max_samples or len(dataset))
+    if interrupted:
+        note = f"interrupted after {done} objects: these results are those of --max-samples {done}"
+        provenance["interrupted"] = note
+        print(note, file=sys.stderr)
+    print(format_table(result))
+    _write_results(args, result, provenance, json_path, plot_path)
+    return EXIT_INTERRUPTED if interrupted else 0
+
+
+def _open_dataset(args: argparse.Namespace) -> Any:
+    """The dataset, every file the run will read decoded once before the first object."""
+    from napari_fbrs.io.datasets import DatasetError, open_dataset
+
+    try:
+        dataset = open_dataset(args.dataset, args.root, args.split, args.max_pixels)
+        if len(dataset) == 0:
+            raise CLIError(f"{args.root}: the {args.dataset} dataset holds no samples")
+        dataset.validate(args.max_samples)
+    except (DatasetError, ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    return dataset
+
+
+def _method(args: argparse.Namespace, config: Any) -> tuple[Any, str, dict[str, Any]]:
+    """The predictor, the method's name in the table and the provenance of the JSON."""
+    if args.method != "model":
+        from napari_fbrs.evaluation.baseline import RandomWalkerPredictor
+
+        try:  # checks the solver (pyamg for cg_mg) before the first click
+            predictor = RandomWalkerPredictor(mode=args.rw_solver)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+        return predictor, "random-walker", {"method": "random-walker", "solver": args.rw_solver}
+
+    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.model.checkpoint import sha256_of
+
+    device = pick_device(args.device)
+    if args.workers > 1 and device.type != "cpu":
+        raise CLIError(
+            f"--workers {args.workers} runs on the CPU only; this run would use {device}: "
+            "add --device cpu, or use one worker on the GPU"
+        )
+    loaded = load_model(args.checkpoint, device)
+    provenance = {
+        "checkpoint": loaded.path.name,
+        "sha256": sha256_of(loaded.path),
+        "arch": loaded.arch,
+        "mode": config.mode.value,
+    }
+    method = f"{loaded.arch} {config.mode.value}"
+    return Predictor(loaded.model, config, device), method, provenance
+
+
+def _evaluate(
+    args: argparse.Namespace, dataset: Any, predictor: Any, settings: Any, method: str
+) -> tuple[Any, bool]:
+    """Run the protocol; Ctrl+C stops after the object(s) in progress. Returns the result and
+    whether a stop was requested."""
     from napari_fbrs.cli.stopping import StopRequest, stop_on_signals
+    from napari_fbrs.evaluation.noc import evaluate_dataset
+    from napari_fbrs.io.datasets import DatasetError
 
     stop = StopRequest()
     current = "this object" if args.workers == 1 else "the objects in progress"
@@ -169,14 +197,18 @@ def run(args: argparse.Namespace) -> int:
             )
     except (DatasetError, OSError) as exc:
         raise CLIError(str(exc)) from None
-    done = len(result.samples)
-    interrupted = stop.requested and done < min(len(dataset), args.max_samples or len(dataset))
-    if interrupted:
-        note = f"interrupted after {done} objects: these results are those of --max-samples {done}"
-        provenance["interrupted"] = note
-        print(note, file=sys.stderr)
+    return result, stop.requested
 
-    print(format_table(result))
+
+def _write_results(
+    args: argparse.Namespace,
+    result: Any,
+    provenance: dict[str, Any],
+    json_path: Path | None,
+    plot_path: Path | None,
+) -> None:
+    from napari_fbrs.evaluation.report import plot_curve, write_json
+
     if json_path is not None:
         provenance.update(preset=args.preset, argv=list(args.argv))
         try:
@@ -190,7 +222,6 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise CLIError(f"--plot {plot_path}: cannot write ({error_reason(exc)})") from None
         print(f"wrote {plot_path}", file=sys.stderr)
-    return EXIT_INTERRUPTED if interrupted else 0
 
 
 def _require_matplotlib() -> None:
