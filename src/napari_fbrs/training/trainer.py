@@ -322,6 +322,44 @@ class Trainer:
             self.set_train_mode()
 
     # -- checkpoints -------------------------------------------------------------------------
+    def state_dict(self, completed: int) -> dict[str, Any]:
+        """What ``last.pth`` holds beyond the weights and RNG, for :meth:`load_state_dict`."""
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.use_amp else {},
+            "scheduler": {"kind": self.config.schedule.kind, "factor": self.lr_factor},
+            "step": self.step,
+            "epoch": completed,
+            "best": self.best,
+            "world_size": self.ctx.world_size,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
+        """Continue from a saved state; a changed ``train.lr`` applies from here on."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        tp = self.config.train
+        for group in self.optimizer.param_groups:
+            group["base_lr"] = tp.lr * (tp.backbone_lr_mult if group["name"] == "backbone" else 1)
+        if self.use_amp and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.best = state.get("best")
+        self.metrics = dict(meta.get("metrics") or {})
+        self.init_path = meta.get("init_checkpoint")
+
+    def run_meta(self, completed: int, mean_loss: float | None) -> dict[str, Any]:
+        """The meta every checkpoint of the run carries (recipe, step, metrics, ...)."""
+        return {
+            "config": self.config.to_dict(),
+            "recipe": self.config.source,
+            "init_checkpoint": self.init_path,
+            "metrics": dict(self.metrics),
+            "step": self.step,
+            "epoch": completed,
+            "train_loss": mean_loss,
+            "torch": str(torch.__version__),
+        }
+
     def save(
         self, completed: int, mean_loss: float | None, epoch_end: bool, improved: bool = False
     ) -> None:
