@@ -16,6 +16,8 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -82,17 +84,7 @@ class Trainer:
         self.device = training_device(requested, self.ctx)
         self.progress = progress and self.ctx.is_main
         tp = config.train
-        if tp.batch_size % self.ctx.world_size:
-            raise ValueError(
-                f"train.batch_size {tp.batch_size} is not divisible by the "
-                f"{self.ctx.world_size} processes"
-            )
-        self.batch_per_rank = tp.batch_size // self.ctx.world_size
-        if self.batch_per_rank < 2:
-            raise ValueError(
-                f"train.batch_size {tp.batch_size} leaves {self.batch_per_rank} sample per "
-                "process; batch normalisation needs at least 2"
-            )
+        self.batch_per_rank = _batch_per_rank(tp.batch_size, self.ctx.world_size)
         torch.manual_seed(tp.seed + self.ctx.rank)
 
         init_path = None if resume_from else (init or config.model.init_checkpoint)
@@ -107,28 +99,14 @@ class Trainer:
         self.use_amp = tp.amp and self.device.type == "cuda"
         with_aux = config.loss.aux_weight > 0 and isinstance(self.model, HRNetModel)
         self.net = wrap_model(TrainForward(self.model, with_aux), self.ctx, self.device)
-        optimizer = torch.optim.AdamW if tp.optimizer == "adamw" else torch.optim.Adam
-        self.optimizer = optimizer(
-            parameter_groups(self.model, tp.lr, tp.backbone_lr_mult),
-            lr=tp.lr,
-            betas=(tp.betas[0], tp.betas[1]),
-            eps=tp.eps,
-            weight_decay=tp.weight_decay,
-        )
+        self.optimizer = self._make_optimizer()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.focal = NormalizedFocalLoss(config.loss.focal_alpha, config.loss.focal_gamma)
         self.aux = SigmoidBCELoss() if with_aux else None
-
         self.dataset = build_click_dataset(
             config.data, config.sampler, config.augment, tp.seed, source
         )
-        per_rank = len(epoch_keys(self.dataset, 0, tp.seed, self.ctx.rank, self.ctx.world_size))
-        self.steps_per_epoch = per_rank // self.batch_per_rank
-        if self.steps_per_epoch < 1:
-            raise ValueError(
-                f"an epoch of {len(self.dataset)} samples is smaller than train.batch_size "
-                f"{tp.batch_size}; raise data.epoch_len or lower the batch size"
-            )
+        self.steps_per_epoch = self._steps_per_epoch()
         self._val_source = val_source
         self.step = 0
         self.best: float | None = None
@@ -141,6 +119,28 @@ class Trainer:
             self.log.reset()
 
     # -- setup -------------------------------------------------------------------------------
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        tp = self.config.train
+        optimizer = torch.optim.AdamW if tp.optimizer == "adamw" else torch.optim.Adam
+        return optimizer(
+            parameter_groups(self.model, tp.lr, tp.backbone_lr_mult),
+            lr=tp.lr,
+            betas=(tp.betas[0], tp.betas[1]),
+            eps=tp.eps,
+            weight_decay=tp.weight_decay,
+        )
+
+    def _steps_per_epoch(self) -> int:
+        tp, ctx = self.config.train, self.ctx
+        per_rank = len(epoch_keys(self.dataset, 0, tp.seed, ctx.rank, ctx.world_size))
+        steps = per_rank // self.batch_per_rank
+        if steps < 1:
+            raise ValueError(
+                f"an epoch of {len(self.dataset)} samples is smaller than train.batch_size "
+                f"{tp.batch_size}; raise data.epoch_len or lower the batch size"
+            )
+        return steps
+
     def set_train_mode(self) -> None:
         self.net.train()
         if self.config.model.freeze_backbone:
@@ -252,13 +252,7 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(epoch=epoch + 1, loss=f"{result['loss']:.4f}")
                     if self.step % self.config.logging.every_steps == 0 or self.step == stop_at:
-                        reduce = partial(all_reduce_mean, self.ctx)
-                        row = window_row(window, self.step, epoch, self.optimizer, reduce)
-                        elapsed = time.perf_counter() - start_time
-                        done = (self.step - start_step) * tp.batch_size
-                        row["images_per_s"] = done / elapsed if elapsed else 0.0
-                        row["elapsed_s"] = elapsed
-                        self.log.write("train", row, self.step)
+                        self._log_window(window, epoch, start_time, start_step)
                         window = []
                     if self.on_step is not None:
                         cancelled = self.on_step(self.step, stop_at, result["loss"]) is False
@@ -275,6 +269,24 @@ class Trainer:
         finally:
             bar.close()
             self.log.close()
+        return self._summary(start_time, start_step, epoch_losses, cancelled)
+
+    def _log_window(
+        self, window: list[dict[str, float]], epoch: int, start_time: float, start_step: int
+    ) -> None:
+        """One row of the train log: the window's mean values and the run's speed so far."""
+        reduce = partial(all_reduce_mean, self.ctx)
+        row = window_row(window, self.step, epoch, self.optimizer, reduce)
+        elapsed = time.perf_counter() - start_time
+        done = (self.step - start_step) * self.config.train.batch_size
+        row["images_per_s"] = done / elapsed if elapsed else 0.0
+        row["elapsed_s"] = elapsed
+        self.log.write("train", row, self.step)
+
+    def _summary(
+        self, start_time: float, start_step: int, epoch_losses: list[float], cancelled: bool
+    ) -> TrainSummary:
+        spe = self.steps_per_epoch
         seconds = time.perf_counter() - start_time
         images = (self.step - start_step) * self.config.train.batch_size
         out = self.out_dir
@@ -367,6 +379,20 @@ class Trainer:
         save_state(self, completed, mean_loss, epoch_end, improved)
 
 
+def _batch_per_rank(batch_size: int, world_size: int) -> int:
+    if batch_size % world_size:
+        raise ValueError(
+            f"train.batch_size {batch_size} is not divisible by the {world_size} processes"
+        )
+    per_rank = batch_size // world_size
+    if per_rank < 2:
+        raise ValueError(
+            f"train.batch_size {batch_size} leaves {per_rank} sample per process; batch "
+            "normalisation needs at least 2"
+        )
+    return per_rank
+
+
 def train(
     config: TrainConfig,
     out_dir: str | Path,
@@ -391,6 +417,24 @@ def train(
     device_obj = training_device(device or config.train.device, context_from_env())
     created_group = not torch.distributed.is_initialized()
     ctx = init_distributed(device_obj)
+    last = _check_run_folder(out_dir, resume)
+    run_folder = RunFolder(out_dir)  # a run that fails before last.pth takes back its files
+    try:
+        with _algorithm_settings(device_obj):
+            return _train_in(
+                config, out_dir, ctx, device_obj, last, resume, init, progress, on_step
+            )
+    except BaseException:
+        if ctx.is_main and not last.exists():
+            run_folder.undo()
+        raise
+    finally:
+        if created_group:
+            shutdown(ctx)
+
+
+def _check_run_folder(out_dir: Path, resume: bool) -> Path:
+    """``out_dir/last.pth``, after checking that it exists (resume) or does not (new run)."""
     last = out_dir / LAST
     if resume and not last.is_file():
         raise FileNotFoundError(f"{last}: nothing to resume (no last.pth in {out_dir})")
@@ -398,37 +442,51 @@ def train(
         raise FileExistsError(
             f"{out_dir} already holds a run ({LAST}); resume it or choose another output folder"
         )
-    run_folder = RunFolder(out_dir)  # a run that fails before last.pth takes back its files
+    return last
+
+
+@contextmanager
+def _algorithm_settings(device: torch.device) -> Iterator[None]:
+    """Deterministic kernels on the CPU, cuDNN autotuning on a GPU; restored afterwards."""
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     benchmark = torch.backends.cudnn.benchmark
-    if device_obj.type == "cpu":
+    if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
     else:
         torch.backends.cudnn.benchmark = True
     try:
-        if ctx.is_main:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            text = json.dumps(config.to_dict(), indent=2) + "\n"
-            atomic_write_text(out_dir / "config.json", text)
-        barrier(ctx)
-        trainer = Trainer(
-            config,
-            out_dir,
-            init=init,
-            device=device_obj,
-            progress=progress,
-            ctx=ctx,
-            resume_from=last if resume else None,
-            on_step=on_step,
-        )
-        return trainer.fit()
-    except BaseException:
-        if ctx.is_main and not last.exists():
-            run_folder.undo()
-        raise
+        yield
     finally:
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
         torch.backends.cudnn.benchmark = benchmark
-        if created_group:
-            shutdown(ctx)
+
+
+def _train_in(
+    config: TrainConfig,
+    out_dir: Path,
+    ctx: DistContext,
+    device: torch.device,
+    last: Path,
+    resume: bool,
+    init: str | Path | None,
+    progress: bool,
+    on_step: StepCallback | None,
+) -> TrainSummary:
+    """Write the recipe beside the run, then build the trainer and fit."""
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(config.to_dict(), indent=2) + "\n"
+        atomic_write_text(out_dir / "config.json", text)
+    barrier(ctx)
+    trainer = Trainer(
+        config,
+        out_dir,
+        init=init,
+        device=device,
+        progress=progress,
+        ctx=ctx,
+        resume_from=last if resume else None,
+        on_step=on_step,
+    )
+    return trainer.fit()
