@@ -184,21 +184,10 @@ def evaluate_object(
         stops={f"{k:+d}": v.reason.value for k, v in result.stops.items()},
     )
     if settings.corrections:
-        total, done = clicks, {start}
-        for _ in range(settings.corrections):
-            full = _full(result, shape)
-            scores = {
-                z: iou(gt[z], full.get(z, np.zeros(shape, bool))) for z in present if z not in done
-            }
-            worst = min(scores, key=scores.__getitem__, default=None)
-            if worst is None or scores[worst] >= settings.target_iou:
-                break
-            used, _, fixed = click_until(predictor, whole(worst), gt[worst], settings)
-            total += used
-            done.add(worst)
-            if fixed.any():
-                result = repropagate(predictor, stack, result, worst, fixed, config)
-        item.corrected_clicks = total
+        result, used = _correct_worst_slices(
+            predictor, stack, result, gt, present, start, whole, settings, config
+        )
+        item.corrected_clicks = clicks + used
         item.corrected_iou_3d = iou_3d(_full(result, shape), gt)
     if settings.per_slice:
         masks, total = {}, 0
@@ -209,6 +198,38 @@ def evaluate_object(
         item.per_slice_iou_3d = iou_3d(masks, gt)
     item.seconds = time.perf_counter() - begin
     return item
+
+
+def _correct_worst_slices(
+    predictor: SeedPredictor,
+    stack: StackLike,
+    result: PropagationResult,
+    gt: np.ndarray,
+    present: list[int],
+    start: int,
+    whole: Any,
+    settings: PropagationEvalSettings,
+    config: PropagationConfig | None,
+) -> tuple[PropagationResult, int]:
+    """The simulated user's corrections: click the worst slice until it is good enough and
+    re-propagate from it, ``settings.corrections`` times at most. Returns the result and
+    the clicks spent."""
+    shape = gt.shape[1:]
+    total, done = 0, {start}
+    for _ in range(settings.corrections):
+        full = _full(result, shape)
+        scores = {
+            z: iou(gt[z], full.get(z, np.zeros(shape, bool))) for z in present if z not in done
+        }
+        worst = min(scores, key=scores.__getitem__, default=None)
+        if worst is None or scores[worst] >= settings.target_iou:
+            break
+        used, _, fixed = click_until(predictor, whole(worst), gt[worst], settings)
+        total += used
+        done.add(worst)
+        if fixed.any():
+            result = repropagate(predictor, stack, result, worst, fixed, config)
+    return result, total
 
 
 def evaluate_propagation(

@@ -56,28 +56,34 @@ def scaled_crop(
     if scaled_h == height and scaled_w == width:
         out_image = image[np.ix_(src_rows, src_cols)]
     else:
-        # Output pixel (row, col) samples the source at ((row + top + 0.5) * step - 0.5, ...),
-        # pixel centres aligned; warp takes the map in (x, y) = (col, row) order.
-        to_source = AffineTransform(
-            matrix=np.array(
-                [
-                    [step_c, 0.0, (left + 0.5) * step_c - 0.5],
-                    [0.0, step_r, (top + 0.5) * step_r - 0.5],
-                    [0.0, 0.0, 1.0],
-                ]
-            )
-        )
-        warped = warp(
-            image,
-            to_source,
-            output_shape=(crop_h, crop_w),
-            order=1,
-            mode="edge",
-            preserve_range=True,
-        )
-        out_image = np.clip(np.rint(warped), 0, 255).astype(np.uint8)
+        out_image = _bilinear_window(image, (step_r, step_c), (top, left), (crop_h, crop_w))
     out_image = np.where(inside[..., None], out_image, 0).astype(np.uint8)
     return out_image, out_labels
+
+
+def _bilinear_window(
+    image: np.ndarray,
+    step: tuple[float, float],
+    corner: tuple[int, int],
+    shape: tuple[int, int],
+) -> np.ndarray:
+    """The ``shape`` window at ``corner`` (scaled coordinates) of ``image`` scaled by 1/step.
+
+    Output pixel (row, col) samples the source at ((row + top + 0.5) * step - 0.5, ...), pixel
+    centres aligned; warp takes the map in (x, y) = (col, row) order.
+    """
+    (step_r, step_c), (top, left) = step, corner
+    to_source = AffineTransform(
+        matrix=np.array(
+            [
+                [step_c, 0.0, (left + 0.5) * step_c - 0.5],
+                [0.0, step_r, (top + 0.5) * step_r - 0.5],
+                [0.0, 0.0, 1.0],
+            ]
+        )
+    )
+    warped = warp(image, to_source, output_shape=shape, order=1, mode="edge", preserve_range=True)
+    return np.clip(np.rint(warped), 0, 255).astype(np.uint8)
 
 
 def flip(
