@@ -24,6 +24,10 @@ class DiskModel:
 
         self.config, self.last, self.image = config, ClickStats(), None
 
+    @property
+    def prob_thresh(self) -> float:
+        return self.config.prob_thresh
+
     def set_image(self, image) -> None:  # noqa: ANN001
         self.image = np.asarray(image)
 
@@ -52,9 +56,9 @@ def test_a_click_on_a_large_lazy_image_reads_and_predicts_only_a_window(
     open_widget, qtbot, monkeypatch
 ) -> None:
     da = pytest.importorskip("dask.array")
-    from napari_fbrs._napari import model_choice
+    from napari_fbrs.inference import factory
 
-    monkeypatch.setattr(model_choice, "Predictor", DiskModel)
+    monkeypatch.setattr(factory, "Predictor", DiskModel)
     big = da.zeros((3000, 3000), dtype=np.uint8, chunks=500) + 20
     reads: list[tuple[slice, ...]] = []
     original = big.__class__.__getitem__

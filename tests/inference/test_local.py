@@ -20,6 +20,7 @@ class BrightOracle:
     pixels connected to a positive click. Records every image shape it was given."""
 
     uses_prev_mask = False
+    prob_thresh = 0.5
 
     def __init__(self) -> None:
         self.image: np.ndarray | None = None

@@ -32,6 +32,7 @@ class ThresholdOracle:
     touching nuclei, as a model would). Records every click list."""
 
     uses_prev_mask = False
+    prob_thresh = 0.5
 
     def __init__(self, level: float = 80.0) -> None:
         self.level, self.calls, self.image = level, [], None
@@ -152,6 +153,7 @@ def test_corrective_clicks_go_where_the_prediction_leaks() -> None:
 
     class Leaky:
         uses_prev_mask = False
+        prob_thresh = 0.5
 
         def __init__(self) -> None:
             self.calls = []
@@ -277,6 +279,7 @@ class EchoPredictor:
     it was given, whatever the image shows (so area and overlap never change)."""
 
     uses_prev_mask = True
+    prob_thresh = 0.5
 
     def __init__(self) -> None:
         self.prev = None

@@ -9,7 +9,7 @@ import torch
 from napari_fbrs.inference.clicks import Click
 from napari_fbrs.inference.config import ZoomInConfig, eval_preset
 from napari_fbrs.inference.maps import ProbabilityMap
-from napari_fbrs.inference.predictor import Predictor
+from napari_fbrs.inference.predictor import ClickStats, Predictor
 from napari_fbrs.inference.session import (
     ImageContext,
     InteractiveSession,
@@ -21,7 +21,10 @@ from napari_fbrs.inference.session import (
 class DiskPredictor:
     """A stand-in predictor: probability 0.8 inside a disk around each positive click."""
 
+    prob_thresh = 0.5
+
     def __init__(self, radius: float = 6.0) -> None:
+        self.last = ClickStats()
         self.radius = radius
         self.calls = 0
         self.shape = (0, 0)

@@ -19,8 +19,11 @@ class OraclePredictor(ThresholdOracle):
     """The threshold oracle with the session's predictor protocol."""
 
     def __init__(self) -> None:
+        from napari_fbrs.inference.predictor import ClickStats
+
         super().__init__()
         self.state = 0
+        self.last = ClickStats()
 
     @property
     def image_shape(self) -> tuple[int, int]:

@@ -43,7 +43,7 @@ def check_solver(mode: str) -> None:
 
 
 class RandomWalkerPredictor:
-    """A :class:`~napari_fbrs.evaluation.noc.ClickPredictor` without a network."""
+    """A :class:`~napari_fbrs.inference.protocol.ClickPredictor` without a network."""
 
     def __init__(self, beta: float = 130.0, mode: str = "bf") -> None:
         if beta <= 0:

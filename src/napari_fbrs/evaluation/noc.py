@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from functools import partial
 from typing import Protocol
@@ -22,7 +22,7 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from napari_fbrs.inference.clicks import Click
+from napari_fbrs.inference.protocol import ClickPredictor
 
 from .clicker import SimulatedClicker
 from .metrics import iou
@@ -45,16 +45,6 @@ __all__ = [
     "evaluate_dataset",
     "evaluate_sample",
 ]
-
-
-class ClickPredictor(Protocol):
-    """What the evaluation loop needs from a segmentation method."""
-
-    def set_image(self, image: np.ndarray) -> None:
-        """Take an (H, W, 3) uint8 image and forget any per-object state."""
-
-    def predict(self, clicks: Sequence[Click]) -> np.ndarray:
-        """Float (H, W) object probabilities given every click of the object so far."""
 
 
 class SampleLike(Protocol):

@@ -34,7 +34,7 @@ from napari_fbrs.inference.propagate import (
     propagate,
     repropagate,
 )
-from napari_fbrs.inference.seeding import SeedPredictor
+from napari_fbrs.inference.protocol import ObjectPredictor
 
 from .clicker import SimulatedClicker
 from .metrics import iou
@@ -111,7 +111,7 @@ class PropagationEvaluation:
 
 
 def click_until(
-    predictor: SeedPredictor,
+    predictor: ObjectPredictor,
     image: np.ndarray,
     gt: np.ndarray,
     settings: PropagationEvalSettings,
@@ -148,7 +148,7 @@ def _full(result: PropagationResult, shape: tuple[int, int]) -> dict[int, np.nda
 
 
 def evaluate_object(
-    predictor: SeedPredictor,
+    predictor: ObjectPredictor,
     stack: StackLike,
     labels: np.ndarray,
     label: int,
@@ -201,7 +201,7 @@ def evaluate_object(
 
 
 def _correct_worst_slices(
-    predictor: SeedPredictor,
+    predictor: ObjectPredictor,
     stack: StackLike,
     result: PropagationResult,
     gt: np.ndarray,
@@ -233,7 +233,7 @@ def _correct_worst_slices(
 
 
 def evaluate_propagation(
-    predictor: SeedPredictor,
+    predictor: ObjectPredictor,
     stack: StackLike,
     labels: np.ndarray,
     settings: PropagationEvalSettings | None = None,

@@ -35,13 +35,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from .clicks import Click, check_inside
 from .maps import ProbabilityMap
 from .predictor import ClickStats
+from .protocol import ObjectPredictor
 from .windows import Box, WindowSource, as_source
 
 
@@ -77,27 +78,6 @@ class LocalWindowConfig:
         return self.size > 0
 
 
-class InnerPredictor(Protocol):
-    """What the window predictor needs from the predictor it wraps (``Predictor`` fits)."""
-
-    last: ClickStats
-
-    @property
-    def uses_prev_mask(self) -> bool: ...
-
-    def set_image(self, image: np.ndarray) -> None: ...
-
-    def predict(self, clicks: Sequence[Click]) -> np.ndarray: ...
-
-    def set_previous_mask(self, probs: np.ndarray | None) -> None: ...
-
-    def get_state(self) -> Any: ...
-
-    def set_state(self, state: Any) -> None: ...
-
-    def reset(self) -> None: ...
-
-
 @dataclass
 class LocalClickStats(ClickStats):
     """:class:`ClickStats` of one click plus where it ran; times include reading pixels."""
@@ -121,7 +101,9 @@ class LocalState:
 class LocalWindowPredictor:
     """A predictor that works on a window of a large image (see the module docstring)."""
 
-    def __init__(self, predictor: InnerPredictor, config: LocalWindowConfig | None = None) -> None:
+    def __init__(
+        self, predictor: ObjectPredictor, config: LocalWindowConfig | None = None
+    ) -> None:
         self.predictor = predictor
         self.config = config or LocalWindowConfig()
         self.last = LocalClickStats()
@@ -165,8 +147,7 @@ class LocalWindowPredictor:
     @property
     def prob_thresh(self) -> float:
         """The inner predictor's threshold (what a mask of this predictor means)."""
-        inner = getattr(getattr(self.predictor, "config", None), "prob_thresh", None)
-        return float(inner if inner is not None else 0.5)
+        return self.predictor.prob_thresh
 
     @property
     def uses_prev_mask(self) -> bool:
@@ -273,8 +254,7 @@ class LocalWindowPredictor:
     def _threshold(self) -> float:
         if self.config.prob_thresh is not None:
             return self.config.prob_thresh
-        config = getattr(self.predictor, "config", None)
-        return float(getattr(config, "prob_thresh", 0.5))
+        return self.predictor.prob_thresh
 
     def _grown(self, window: Box, last: ProbabilityMap | None, clicks: Sequence[Click]) -> Box:
         """The window grown around the object (the mask of ``last``) and every click."""

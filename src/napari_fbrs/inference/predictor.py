@@ -152,6 +152,11 @@ class Predictor:
             self._prev_probs = torch.from_numpy(np.clip(probs, 0, 1)).view(1, 1, *probs.shape)
 
     @property
+    def prob_thresh(self) -> float:
+        """The threshold that turns these probabilities into the mask (the config's)."""
+        return float(self.config.prob_thresh)
+
+    @property
     def uses_prev_mask(self) -> bool:
         return bool(self.model.uses_prev_mask)
 

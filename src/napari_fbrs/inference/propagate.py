@@ -37,7 +37,8 @@ from typing import Protocol
 import numpy as np
 
 from .fading import contrast, faded
-from .seeding import SeedConfig, SeedPredictor, SliceMask, mask_iou, segment_slice
+from .protocol import ObjectPredictor
+from .seeding import SeedConfig, SliceMask, mask_iou, segment_slice
 from .windows import WindowSource
 
 __all__ = [
@@ -164,7 +165,7 @@ def judge(found: SliceMask, previous: SliceMask, config: PropagationConfig) -> S
 
 
 def propagate(
-    predictor: SeedPredictor,
+    predictor: ObjectPredictor,
     stack: StackLike,
     start: int,
     mask: SliceMask | np.ndarray,
@@ -195,7 +196,7 @@ def propagate(
 
 
 def repropagate(
-    predictor: SeedPredictor,
+    predictor: ObjectPredictor,
     stack: StackLike,
     result: PropagationResult,
     index: int,
@@ -252,7 +253,7 @@ def _as_slice_mask(mask: SliceMask | np.ndarray, index: int) -> SliceMask:
 
 
 def _run(
-    predictor: SeedPredictor,
+    predictor: ObjectPredictor,
     stack: StackLike,
     start: int,
     seed: SliceMask,

@@ -27,9 +27,8 @@ image's) re-runs the slice once in a window grown around it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,6 +36,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from .clicks import Click
+from .protocol import ObjectPredictor
 from .windows import Box, WindowSource
 
 
@@ -58,19 +58,6 @@ class SeedConfig:
             raise ValueError("max_clicks >= 1, target_size >= 8 and min_window >= 1 are needed")
         if self.expansion < 1.0 or self.band_ratio < 0 or self.min_band < 0:
             raise ValueError("expansion >= 1, band_ratio >= 0 and min_band >= 0 are needed")
-
-
-class SeedPredictor(Protocol):
-    """What seeding needs from a predictor (``Predictor`` fits)."""
-
-    @property
-    def uses_prev_mask(self) -> bool: ...
-
-    def set_image(self, image: np.ndarray) -> None: ...
-
-    def predict(self, clicks: Sequence[Click]) -> np.ndarray: ...
-
-    def set_previous_mask(self, probs: np.ndarray | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -116,7 +103,7 @@ def mask_iou(a: SliceMask, b: SliceMask) -> float:
 
 
 def segment_slice(
-    predictor: SeedPredictor,
+    predictor: ObjectPredictor,
     plane: WindowSource,
     previous: SliceMask,
     config: SeedConfig | None = None,
@@ -137,10 +124,7 @@ def segment_slice(
 def _threshold(predictor: Any, config: SeedConfig) -> float:
     if config.threshold is not None:
         return config.threshold
-    own = getattr(predictor, "prob_thresh", None)  # a local-window predictor says it itself
-    if own is None:
-        own = getattr(getattr(predictor, "config", None), "prob_thresh", None)
-    return float(own if own is not None else 0.5)
+    return float(predictor.prob_thresh)
 
 
 def _resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -158,7 +142,7 @@ def _padded_edt(mask: np.ndarray) -> np.ndarray:
 
 
 def _predict_in(
-    predictor: SeedPredictor,
+    predictor: ObjectPredictor,
     plane: WindowSource,
     window: Box,
     previous: SliceMask,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from .clicks import Click, check_inside
 from .history import History, Snapshot
 from .maps import ProbabilityMap
 from .painting import PaintPlan, next_label_id, plan_paint
+from .protocol import ObjectPredictor
 from .seeding import SliceMask
 from .stack_objects import StackObject, StackPlan, plan_stack
 
@@ -37,23 +38,6 @@ DEFAULT_HISTORY_BYTES = 512 * 2**20
 
 class NoImageError(RuntimeError):
     """A click arrived but no image is prepared (its object failed to start)."""
-
-
-class SessionPredictor(Protocol):
-    """What the session needs from a predictor (``Predictor`` and the local-window one)."""
-
-    @property
-    def image_shape(self) -> tuple[int, int]: ...
-
-    def set_image(self, image: Any) -> None: ...
-
-    def predict_map(self, clicks: tuple[Click, ...]) -> ProbabilityMap: ...
-
-    def get_state(self) -> Any: ...
-
-    def set_state(self, state: Any) -> None: ...
-
-    def reset(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -108,7 +92,7 @@ class InteractiveSession:
 
     def __init__(
         self,
-        predictor: SessionPredictor | None = None,
+        predictor: ObjectPredictor | None = None,
         prob_thresh: float = 0.5,
         *,
         history_bytes: int = DEFAULT_HISTORY_BYTES,
@@ -208,9 +192,8 @@ class InteractiveSession:
         snapshot = Snapshot(self._clicks, predictor.get_state(), self._map)
         clicks = (*self._clicks, click)
         result = predictor.predict_map(clicks)  # raises before any state is committed
-        stats = getattr(predictor, "last", None)
-        self._last_seconds = float(getattr(stats, "seconds", 0.0))
-        self._last_evals = int(getattr(stats, "lbfgs_evals", 0))
+        self._last_seconds = float(predictor.last.seconds)
+        self._last_evals = int(predictor.last.lbfgs_evals)
         self._history.push(snapshot)
         self._clicks, self._map = clicks, result
 
@@ -267,9 +250,7 @@ class InteractiveSession:
 
     def set_previous_mask(self, probs: np.ndarray | None) -> None:
         """Start the object from an existing mask (see ``Predictor.set_previous_mask``)."""
-        predictor = self._predictor()
-        if hasattr(predictor, "set_previous_mask"):
-            predictor.set_previous_mask(probs)
+        self._predictor().set_previous_mask(probs)
 
     # -- finishing -------------------------------------------------------------------------------
     def finish(
@@ -355,7 +336,7 @@ class InteractiveSession:
         return StackFinished(plan, self.state, "", result)
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _predictor(self) -> SessionPredictor:
+    def _predictor(self) -> ObjectPredictor:
         if self.predictor is None:
             raise NoImageError("no image is prepared: place the first click again")
         return self.predictor
