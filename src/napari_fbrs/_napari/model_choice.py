@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal
 
 from napari_fbrs.inference.config import PredictorConfig
-from napari_fbrs.inference.predictor import Predictor
-from napari_fbrs.model.checkpoint import load_checkpoint
 from napari_fbrs.model.weights import BUILTIN as DEFAULT_MODEL
 from napari_fbrs.model.weights import OFFICIAL_WEIGHTS, cached_path, resolve_checkpoint
+
+if TYPE_CHECKING:
+    import torch
+
+# torch, the predictor and the checkpoint loader are imported by the functions that run in the
+# worker thread: importing torch on napari's thread blocked the viewer for seconds.
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,10 @@ class Engine:
 def make_predictor(model: torch.nn.Module, engine: Engine | PredictorConfig, device: Any) -> Any:
     """The session's predictor factory: the model moved to the chosen device, wrapped in a
     local-window predictor when the engine asks for one."""
+    import torch
+
+    from napari_fbrs.inference.predictor import Predictor
+
     if isinstance(engine, PredictorConfig):
         engine = Engine(engine)
     if next(model.parameters()).device != torch.device(device):
@@ -126,5 +132,7 @@ def make_predictor(model: torch.nn.Module, engine: Engine | PredictorConfig, dev
 
 def load_model(source: ModelSource) -> ReadyModel:
     """Download if needed, load strictly, freeze. Slow: call it from a worker thread."""
+    from napari_fbrs.model.checkpoint import load_checkpoint
+
     loaded = load_checkpoint(checkpoint_path(source), device="cpu")
     return ReadyModel(loaded.model, source.label, loaded.arch)

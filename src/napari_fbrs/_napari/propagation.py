@@ -8,6 +8,7 @@ bar on the Qt thread and honours Cancel, and describes the result for the status
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -120,7 +121,10 @@ class Propagator:
             if result.plan is None:
                 c.say(f"Nothing painted: {result.reason}.")
                 return
+            labels = np.asarray(target.data)
+            c.submit(partial(self._session.release, labels, result.plan.label_id))
             target.data_setitem(result.plan.indices, result.plan.values)  # one undo step
+            c.last_painted = target
             c.say(describe(result, target.name))
 
         @qt_slot
