@@ -384,12 +384,13 @@ class Controller:
                 self.layers.remove_if_empty(target)
             self.say(f"Nothing painted: {finished.reason}.")
             return
-        self.submit(partial(self._session.release, np.asarray(target.data), plan.label_id))
+        release = partial(self._session.release, np.asarray(target.data), plan.label_id)
         if target not in self.viewer.layers:
             show_error(f"f-BRS: labels layer {target.name!r} was removed; object not saved.")
-            return
-        self.last_painted = target
-        self.say(paint(target, plan, problems))
+        else:
+            self.last_painted = target
+            self.say(paint(target, plan, problems))
+        self.submit(release)  # after painting: the labels now say which ids are taken
 
     def _say_how_to_undo_painting(self) -> None:
         """After Finish or Propagate the object is in the labels, whose undo is napari's."""

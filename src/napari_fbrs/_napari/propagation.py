@@ -121,9 +121,8 @@ class Propagator:
             if result.plan is None:
                 c.say(f"Nothing painted: {result.reason}.")
                 return
-            labels = np.asarray(target.data)
-            c.submit(partial(self._session.release, labels, result.plan.label_id))
             target.data_setitem(result.plan.indices, result.plan.values)  # one undo step
+            c.submit(partial(self._session.release, np.asarray(target.data), result.plan.label_id))
             c.last_painted = target
             c.say(describe(result, target.name))
 
