@@ -24,6 +24,14 @@ Needs a display for the viewer run (``xvfb-run -a`` on a headless machine)::
 2x of its quiet time (issue 16; the threads are set as the widget sets them,
 ``napari_fbrs.threads.configure_threads``, unless ``--threads`` is given).
 
+``--actions`` (issue 22) measures instead the longest event-loop block of three user actions,
+in a fresh process so the first one pays every import: opening the dock the first time,
+adding a 4000 x 4000 image with the dock open (and, for comparison, before the dock is open:
+napari's own cost), and closing the dock (each action runs inside the event loop, which then
+runs 2 s more, so work it posts to later events counts too)::
+
+    xvfb-run -a python benchmarks/bench_widget.py --actions
+
 The model is the built-in one unless ``--checkpoint`` names another (``random`` for a seeded
 random hrnet18s_ocr64: timings only). Prints Markdown tables; asserts nothing.
 """
@@ -227,6 +235,42 @@ def bench_worker_only(args: argparse.Namespace) -> list[tuple]:
     return rows
 
 
+def bench_actions() -> list[tuple[str, float, int]]:
+    """(action, longest block in ms, blocks over 100 ms) for the dock's heavy moments."""
+    import napari
+    import numpy as np
+    from qtpy.QtCore import QTimer
+
+    viewer = napari.Viewer()
+    viewer.add_image(np.zeros((512, 512), np.uint8), name="start")
+    run_until(lambda: False, 1.0)
+    meter = StallMeter()
+    state: dict = {}
+
+    def measure(name: str, action) -> tuple[str, float, int]:  # noqa: ANN001
+        run_until(lambda: False, 0.5)
+        meter.reset()
+        QTimer.singleShot(0, action)
+        run_until(lambda: False, 2.0)
+        return name, meter.longest * 1000, meter.over_100ms
+
+    def open_dock() -> None:
+        _, state["widget"] = viewer.window.add_plugin_dock_widget(
+            "napari-fbrs", "f-BRS interactive segmentation"
+        )
+
+    big = np.random.default_rng(0).integers(0, 256, (4000, 4000), dtype=np.uint8)
+    rows = [
+        # napari's own cost of the same action, for comparison (no dock yet)
+        measure("add a 4000 x 4000 image, no dock (napari alone)", lambda: viewer.add_image(big)),
+        measure("open the dock (first time)", open_dock),
+        measure("add a 4000 x 4000 image", lambda: viewer.add_image(big, name="big")),
+        measure("close the dock", lambda: viewer.window.remove_dock_widget(state["widget"])),
+    ]
+    viewer.close()
+    return rows
+
+
 def _print(rows: list[tuple], title: str) -> None:
     print(title)
     print(
@@ -254,7 +298,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--worker-only", action="store_true", help="no viewer: job queue + thread_worker only"
     )
+    parser.add_argument(
+        "--actions", action="store_true", help="event-loop blocks of dock open/close, big image"
+    )
     args = parser.parse_args(argv)
+    if args.actions:
+        print("| action | longest event-loop block (ms) | blocks > 100 ms |")
+        print("|---|---:|---:|")
+        for name, longest, over in bench_actions():
+            print(f"| {name} | {longest:.0f} | {over} |")
+        return 0
 
     from napari_fbrs.threads import configure_threads
 

@@ -45,10 +45,10 @@ from scipy import ndimage
 
 from napari_fbrs._napari.layers import (
     CLICKS_LAYER,
-    LABELS_LAYER,
     NEGATIVE_COLOUR,
     POSITIVE_COLOUR,
     PREVIEW_COLOUR,
+    labels_name,
 )
 from napari_fbrs.io.samples import synthetic_nuclei_with_labels
 from napari_fbrs.io.stacks import synthetic_nuclei_stack
@@ -292,7 +292,7 @@ def shot_propagation(seen: list[Any]) -> Path:
     widget.propagate_button.native.click()
     wait_until(lambda: not widget.controller.propagator.running, "propagation")
     wait_idle(widget, "propagation")
-    painted = np.nonzero(viewer.layers[LABELS_LAYER].data.any(axis=(1, 2)))[0]
+    painted = np.nonzero(viewer.layers[labels_name("nuclei stack")].data.any(axis=(1, 2)))[0]
     truth = np.nonzero((gt == NUCLEUS).any(axis=(1, 2)))[0]
     print(
         f"  slices painted {painted.min()}..{painted.max()}, nucleus {truth.min()}..{truth.max()}"

@@ -98,3 +98,12 @@ class _Proxy:
 
     def __getattr__(self, name: str):
         return getattr(self.__wrapped__, name)
+
+
+def own_labels(viewer):  # noqa: ANN001, ANN201
+    """The plugin's one labels layer in ``viewer`` (``f-BRS labels [<image name>]``)."""
+    from napari_fbrs._napari.layers import LABELS_LAYER
+
+    found = [x for x in viewer.layers if x.name.startswith(LABELS_LAYER + " [")]
+    assert len(found) == 1, [x.name for x in viewer.layers]
+    return found[0]

@@ -7,12 +7,20 @@ import resource
 import numpy as np
 import pytest
 
-from napari_fbrs._napari.layers import CLICKS_LAYER, LABELS_LAYER
+from napari_fbrs._napari.layers import CLICKS_LAYER
 from napari_fbrs._napari.sample_data import synthetic_nuclei
 from napari_fbrs.inference.clicks import Click
 from napari_fbrs.io.images import to_model_rgb
 
-from .helpers import click, core_probs, fake_mouse_click, messages, record_predictors, wait_idle
+from .helpers import (
+    click,
+    core_probs,
+    fake_mouse_click,
+    messages,
+    own_labels,
+    record_predictors,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.gui
 
@@ -89,7 +97,7 @@ def test_stack_object_lives_on_its_slice_with_physical_units(
     mask = widget.controller.current_mask.copy()
     widget.controller.finish_object()
     wait_idle(qtbot, widget)
-    labels = viewer.layers[LABELS_LAYER]
+    labels = own_labels(viewer)
     assert labels.data.shape == stack.shape
     np.testing.assert_allclose(labels.scale, image.scale)
     np.testing.assert_array_equal(labels.data[2] == 1, mask)

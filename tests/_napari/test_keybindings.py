@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from napari_fbrs._napari.keybindings import SHORTCUTS
-from napari_fbrs._napari.layers import CLICKS_LAYER, LABELS_LAYER, PREVIEW_LAYER
+from napari_fbrs._napari.layers import CLICKS_LAYER, PREVIEW_LAYER
 
-from .helpers import click, wait_idle
+from .helpers import click, own_labels, wait_idle
 
 RGB = np.random.default_rng(8).integers(0, 256, (40, 48, 3), dtype=np.uint8)
 
@@ -57,14 +57,14 @@ def test_keys_on_the_canvas_undo_finish_and_reset(open_widget, qtbot) -> None:
 
     qtbot.keyClick(canvas, Qt.Key.Key_C)
     wait_idle(qtbot, widget)
-    assert viewer.layers[LABELS_LAYER].data.max() == 1 and len(layer.data) == 0
+    assert own_labels(viewer).data.max() == 1 and len(layer.data) == 0
 
     click(layer, (20, 20), True)
     wait_idle(qtbot, widget)
     qtbot.keyClick(canvas, Qt.Key.Key_X)
     wait_idle(qtbot, widget)
     assert widget.controller.clicks == 0 and widget.controller.current_mask is None
-    assert viewer.layers[LABELS_LAYER].data.max() == 1  # reset painted nothing
+    assert own_labels(viewer).data.max() == 1  # reset painted nothing
 
 
 @pytest.mark.gui
@@ -85,5 +85,5 @@ def test_closing_the_dock_releases_keys_and_transient_layers_but_keeps_labels(
     assert widget.controller.closed
     assert not set(layer.keymap)  # every shortcut released
     assert CLICKS_LAYER not in viewer.layers and PREVIEW_LAYER not in viewer.layers
-    assert viewer.layers[LABELS_LAYER].data.max() == 1  # the user's work stays
+    assert own_labels(viewer).data.max() == 1  # the user's work stays
     qtbot.waitUntil(lambda: not widget.controller.worker.running, timeout=30_000)

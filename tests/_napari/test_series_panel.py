@@ -74,12 +74,14 @@ def test_each_image_of_the_series_has_one_labels_layer(
     wait_idle(qtbot, widget)
     panel = widget.series
     for _ in range(2):
+        _annotate_one(widget, qtbot)
         panel.move(1)
         wait_idle(qtbot, widget)
+    _annotate_one(widget, qtbot)
     preview = widget.controller.layers.preview
     labels = [x for x in widget.viewer.layers if isinstance(x, Labels) and x is not preview]
-    assert labels == [panel.labels], [x.name for x in widget.viewer.layers]
-    assert panel.labels.name == "f-BRS labels"
+    assert labels == [panel.labels_layer], [x.name for x in widget.viewer.layers]
+    assert panel.labels_layer.name == "f-BRS labels [img3.tif]"
     assert panel.beside.text.endswith("(<name>_labels.tif)")  # the file name as it is written
     widget.viewer.close()
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_fbrs._napari.layers import CLICKS_LAYER, LABELS_LAYER
+from napari_fbrs._napari.layers import CLICKS_LAYER
 from napari_fbrs.io.stacks import synthetic_nuclei_stack
 
-from .helpers import click, messages, wait_idle
+from .helpers import click, messages, own_labels, wait_idle
 
 pytestmark = pytest.mark.gui
 
@@ -84,7 +84,7 @@ def test_a_click_on_a_large_lazy_image_reads_and_predicts_only_a_window(
     )
     widget.controller.finish_object()
     wait_idle(qtbot, widget)
-    assert viewer.layers[LABELS_LAYER].data.shape == (3000, 3000)
+    assert own_labels(viewer).data.shape == (3000, 3000)
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_propagate_writes_one_id_over_the_slices_as_one_undo_step(
     widget.propagation.max_slices.value = 2
     widget.propagate_button.native.click()
     wait_idle(qtbot, widget, timeout=120_000)
-    labels = viewer.layers[LABELS_LAYER]
+    labels = own_labels(viewer)
     ids = set(np.unique(labels.data)) - {0}
     assert len(ids) == 1
     (label,) = ids

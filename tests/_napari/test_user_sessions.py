@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_fbrs._napari.layers import CLICKS_LAYER, LABELS_LAYER, PREVIEW_LAYER
+from napari_fbrs._napari.layers import CLICKS_LAYER, LABELS_LAYER, PREVIEW_LAYER, labels_name
 from napari_fbrs._napari.widget import OWN_LABELS
 from napari_fbrs.inference.clicks import Click
 from napari_fbrs.io.images import to_model_rgb
 
 from .conftest import PLUGIN, WIDGET
-from .helpers import click, core_probs, messages, wait_idle
+from .helpers import click, core_probs, messages, own_labels, wait_idle
 
 pytestmark = pytest.mark.gui
 
@@ -33,7 +33,7 @@ def test_a_second_image_of_another_size_gets_its_own_labels(
 ) -> None:
     viewer, first, widget = open_widget(SMALL, rgb=True, name="first")
     _object_and_finish(viewer, widget, qtbot, (20, 30))
-    first_labels = viewer.layers[LABELS_LAYER]
+    first_labels = own_labels(viewer)
     assert first_labels.data.shape == (48, 64) and first_labels.data.max() == 1
     user = viewer.add_labels(np.zeros((10, 10), np.int32), name="mine")
 
@@ -71,13 +71,14 @@ def test_closing_and_reopening_the_dock_keeps_working(open_widget, qtbot, tiny_m
     again.compute.mode.value = "NoBRS"
     again.compute.zoom_in.value = False
     again.set_model(tiny_model, "tiny")
+    again.display.replace_ratio.value = 0  # the tiny model's objects overlap: never replace
     click(viewer.layers[CLICKS_LAYER], (10, 40), True)
     wait_idle(qtbot, again)
     reference = core_probs(tiny_model, SMALL, again.compute.to_config(), [Click(10, 40, True)])
     np.testing.assert_allclose(again.controller.probs, reference, rtol=0, atol=1e-6)
     again.controller.finish_object()
     wait_idle(qtbot, again)
-    assert viewer.layers[LABELS_LAYER].data.max() == 2  # the same image's labels, next id
+    assert own_labels(viewer).data.max() == 2  # the same image's labels, next id
 
 
 @pytest.mark.parametrize("layer_name", [CLICKS_LAYER, PREVIEW_LAYER])
@@ -106,9 +107,11 @@ def test_deleting_a_plugin_layer_mid_object_resets_it_without_an_exception(
 def test_a_new_image_does_not_hide_the_clicks_and_the_mask(open_widget, qtbot) -> None:
     viewer, _, widget = open_widget(SMALL, rgb=True)
     viewer.add_image(OTHER, name="opened later")
+    _object_and_finish(viewer, widget, qtbot, (20, 15))  # labels of "opened later" made
+    viewer.add_image(OTHER, name="opened last")
     names = [layer.name for layer in viewer.layers]
     assert names[-2:] == [PREVIEW_LAYER, CLICKS_LAYER], names
-    assert names.index("opened later") < names.index(LABELS_LAYER)
+    assert names.index("opened last") < names.index(labels_name("opened later"))
 
 
 def test_a_click_while_the_builtin_model_loads_waits_for_it(make_napari_viewer, qtbot) -> None:

@@ -107,7 +107,7 @@ def test_finish_into_a_stack_plane_gives_full_indices(session: InteractiveSessio
 
 def test_overwrite_option_paints_over(session: InteractiveSession) -> None:
     labels = np.zeros((40, 50), np.uint8)
-    labels[15:25, 15:25] = 3
+    labels[15:25, 15:45] = 3  # covered far less than half: overwritten, not replaced
     session.add_click(Click(20, 20, True))
     done = session.finish(labels, overwrite=True)
     _apply(labels, done)
@@ -243,3 +243,52 @@ def test_a_bounded_history_replays_dropped_snapshots_exactly(real_session) -> No
         assert got.clicks == expected.clicks
         np.testing.assert_array_equal(got.probs, expected.probs)
     assert bounded.undo().map is None
+
+
+def test_a_finish_that_paints_nothing_uses_no_id(session: InteractiveSession) -> None:
+    """Issue 22, defect 7: ids come from what the labels hold, nothing is skipped."""
+    labels = np.zeros((40, 50), np.int32)
+    labels[10:30, 10:30] = 1
+    session.add_click(Click(20, 20, True))  # inside object 1: every pixel already labelled
+    nothing = session.finish(labels)
+    assert nothing.plan is None and "already had a label" in nothing.reason
+    session.add_click(Click(20, 40, True))
+    done = session.finish(labels)
+    assert done.plan is not None and done.plan.label_id == 2
+
+
+def test_the_next_id_follows_the_labels_after_an_undo(session: InteractiveSession) -> None:
+    """Issue 22, defect 7: napari's undo of object 2, then the next object is 2 again."""
+    labels = np.zeros((40, 50), np.int32)
+    for at in ((10, 10), (30, 40)):
+        session.add_click(Click(*at, True))
+        done = session.finish(labels)
+        _apply(labels, done)
+        session.release(labels, done.plan.label_id)  # the widget applied it
+    assert labels.max() == 2
+    labels[labels == 2] = 0  # napari's labels undo
+    session.add_click(Click(30, 40, True))
+    assert session.finish(labels).plan.label_id == 2
+
+
+def test_an_object_covering_most_of_a_label_replaces_it(session: InteractiveSession) -> None:
+    """Issue 22, defect 5: the same id, the old pixels outside the new object cleared."""
+    labels = np.zeros((40, 50), np.int32)
+    labels[14:27, 14:27] = 3  # the old object: a square a bit larger than the new disk
+    labels[0:3, 0:3] = 5
+    session.add_click(Click(20, 20, True))
+    mask = session.state.mask()
+    done = session.finish(labels)
+    plan = done.plan
+    assert plan is not None and plan.label_id == 3 and plan.replaced == 3
+    plan.apply_to(labels)
+    np.testing.assert_array_equal(labels == 3, mask)
+    assert (labels == 5).sum() == 9 and set(np.unique(labels)) == {0, 3, 5}
+
+
+def test_a_small_overlap_keeps_the_old_label(session: InteractiveSession) -> None:
+    labels = np.zeros((40, 50), np.int32)
+    labels[20:40, 0:50] = 3  # the disk touches a large label: far less than half of it
+    session.add_click(Click(14, 20, True))
+    plan = session.finish(labels).plan
+    assert plan is not None and plan.label_id == 4 and plan.replaced is None

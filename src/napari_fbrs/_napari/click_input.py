@@ -43,6 +43,8 @@ class ClickInput:
         self.layer: Points | None = None
         self._seen: list[Point] = []  # the layer's points, as last accepted or synced
         self._quiet = False
+        # makes the clicks layer again after the user deleted it (see click_without_layer)
+        self.remake_layer: Callable[[], Points | None] = lambda: None
 
     def attach(self, layer: Points) -> None:
         self.detach()
@@ -117,6 +119,24 @@ class ClickInput:
         rejected = [index for index, point in new if not self._offer(point)]
         self._seen = [p for i, p in enumerate(points) if i not in rejected]
         self.remove(rejected)
+
+    def click_without_layer(self, viewer, event):  # noqa: ANN001, ANN202 - viewer callback
+        """A click on the image while the clicks layer is deleted: make the layer again and
+        place the click there (the user is never stuck without it). A drag is a pan."""
+        image = self._image()
+        if self.layer is not None or image is None or image not in viewer.layers:
+            return
+        if L.pixel_of(image, np.asarray(event.position)) is None:
+            return
+        dragged = False
+        yield
+        while event.type == "mouse_move":
+            dragged = True
+            yield
+        layer = None if dragged else self.remake_layer()
+        if layer is not None:
+            L.set_sign_from_button(layer, event)
+            layer.add(np.asarray(layer.world_to_data(event.position)))
 
     def _offer(self, point: Point) -> bool:
         coords, positive = point

@@ -24,17 +24,19 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-import torch
 from napari.layers import Image, Labels, Points
-from napari.utils.notifications import show_error, show_warning
+from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal
 
 from napari_fbrs.inference.clicks import Click
 from napari_fbrs.inference.config import PredictorConfig, demo_preset
-from napari_fbrs.inference.session import Finished, InteractiveSession, NoImageError, ObjectState
+from napari_fbrs.inference.object_checks import ObjectChecks
+from napari_fbrs.inference.painting import REPLACE_RATIO
+from napari_fbrs.inference.session import InteractiveSession, NoImageError, ObjectState
 
 from . import layers as L
 from .click_input import ClickInput
+from .finishing import Result, finish_call, how_to_undo, paint
 from .keybindings import bind_shortcuts, unbind_shortcuts
 from .model_choice import Engine, ModelSource, ReadyModel, load_model, make_predictor
 from .plugin_layers import PluginLayers
@@ -72,8 +74,12 @@ class Controller:
         self.image: Image | None = None
         self.target: Labels | None = None  # None: the image's own f-BRS labels
         self.overwrite = False
+        self.checks = ObjectChecks()  # the finish-time warnings (tiny, grown beyond)
+        self.replace_ratio = REPLACE_RATIO  # an object covering this much of a label replaces it
+        self.last_painted: Labels | None = None  # where the last Finish/Propagate painted
         self.engine = Engine(demo_preset())
-        self.device = torch.device("cpu")
+        self.device_choice = "auto"  # the user's words; the worker resolves them
+        self.device = "..."  # the resolved device, for the status line
         self.model_label: str | None = None
         self.loading: str | None = None  # what is being loaded, if anything
         self.state = ObjectState(threshold=self.config.prob_thresh)
@@ -85,10 +91,12 @@ class Controller:
         self.propagator = Propagator(self, self._session)
         self._pending_image: Image | None = None
         self._closed = False
-        self.submit(partial(self._session.use_settings, self.engine, self.device))
+        self.submit(partial(self._use_settings, self.engine, self.device_choice), self._on_device)
         self.submit(partial(self._session.set_threshold, self.config.prob_thresh))
         viewer.layers.events.removed.connect(self._on_layer_removed)
         viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        self.input.remake_layer = self._remake_clicks_layer
+        viewer.mouse_drag_callbacks.append(self.input.click_without_layer)
 
     # -- read-only views for the widget, scripts and tests ----------------------------------------
     closed = property(lambda self: self._closed)
@@ -115,9 +123,7 @@ class Controller:
         self._pending_image = None
         self.image = image
         if image is not None:
-            self.layers.fit(image)
-            if self.target is None:
-                self.layers.own_labels(image)
+            self.layers.fit(image)  # the labels layer is made when something is painted
 
     @qt_slot
     def set_target(self, labels: Labels | None) -> None:
@@ -133,7 +139,7 @@ class Controller:
         self._use(partial(load_model, source), description)
 
     @qt_slot
-    def use_model(self, model: torch.nn.Module, label: str, arch: str = "") -> None:
+    def use_model(self, model: Any, label: str, arch: str = "") -> None:
         """Use an already built model (scripts and tests), after anything queued before."""
         self._use(lambda: ReadyModel(model, label, arch), None)
 
@@ -161,15 +167,26 @@ class Controller:
         self.say(message)
 
     @qt_slot
-    def set_config(
-        self, config: PredictorConfig, device: torch.device, local_window: int = 0
-    ) -> None:
+    def set_config(self, config: PredictorConfig, device: str, local_window: int = 0) -> None:
+        """Settings for the next object; ``device`` is the user's choice ("auto", "cpu",
+        "cuda:1"...), checked in the worker (torch is imported there, never on this thread)."""
         engine = Engine(config, int(local_window))
-        if (engine, device) == (self.engine, self.device):
+        if (engine, device) == (self.engine, self.device_choice):
             return
-        self.engine, self.device = engine, device
-        self.submit(partial(self._session.use_settings, engine, device))
+        self.engine, self.device_choice = engine, device
+        self.submit(partial(self._use_settings, engine, device), self._on_device)
         self.say("Settings changed." + self._next_object_note())
+
+    def _use_settings(self, engine: Engine, device: str) -> str:
+        """In the worker: resolve the device (ValueError naming the choices) and use it."""
+        from napari_fbrs.model.device import select_device
+
+        resolved = select_device(device)
+        self._session.use_settings(engine, resolved)
+        return str(resolved)
+
+    def _on_device(self, device: str) -> None:
+        self.device = device
 
     @property
     def config(self) -> PredictorConfig:
@@ -181,8 +198,20 @@ class Controller:
         self.submit(partial(self._session.set_threshold, float(value)), self.show_state)
 
     @qt_slot
-    def set_display(self, opacity: float, click_size: float, overwrite: bool) -> None:
+    def set_display(
+        self,
+        opacity: float,
+        click_size: float,
+        overwrite: bool,
+        min_pixels: int | None = None,
+        replace_ratio: float | None = None,
+    ) -> None:
+        """Display and finishing options; they apply at once."""
         self.overwrite = bool(overwrite)
+        if min_pixels is not None:
+            self.checks = ObjectChecks(int(min_pixels), self.checks.max_growth)
+        if replace_ratio is not None:
+            self.replace_ratio = float(replace_ratio)
         self.layers.set_display(opacity, click_size)
 
     # -- object actions (buttons and keys) --------------------------------------------------------
@@ -192,20 +221,22 @@ class Controller:
         if plane is None:
             self.say("Nothing to finish: place a click on an object first.")
             return
+        made = self.target is None and self.layers.existing_labels(plane.image) is None
         target = self.target_for(plane.image)
         if target is None:
             return
-        overwrite = self.overwrite
+        options = (self.overwrite, self.replace_ratio, self.checks)
         self.last_plane = plane
         self.end_object()
-
-        def run() -> Finished:
-            return self._session.finish(np.asarray(target.data), plane.slice_index, overwrite)
-
-        self.submit(run, partial(self._apply, target))
+        grey = L.GreyPlane(plane.image, plane.slice_index)
+        run = finish_call(self._session, target, grey, plane.slice_index, options)
+        self.submit(run, partial(self._apply, target, made))
 
     @qt_slot
     def undo_click(self) -> None:
+        if self.plane is None and self.last_painted is not None and not self.worker.busy:
+            self._say_how_to_undo_painting()
+            return
         if self.plane is None or not (self.state.clicks or self.worker.busy):
             self.say("No click to undo.")
             return
@@ -235,6 +266,8 @@ class Controller:
         self.worker.shutdown()
         self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
         self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
+        if self.input.click_without_layer in self.viewer.mouse_drag_callbacks:
+            self.viewer.mouse_drag_callbacks.remove(self.input.click_without_layer)
         if self.layers.clicks is not None:
             self._disconnect_clicks(self.layers.clicks)
         self.layers.remove_transient()
@@ -257,7 +290,7 @@ class Controller:
         if self.model_label is None and self.loading is None:
             return self.refuse("No model: choose one under Weights and Load, or Open file...")
         if self.plane is None:
-            if self.target_for(image) is None:
+            if not self.target_fits(image):
                 return False
             self._start_object(_Plane(image, slice_index))
         elif self.plane.slice_index != slice_index:
@@ -267,7 +300,15 @@ class Controller:
             )
         queued = time.perf_counter()
         self.submit(partial(self._session.add_click, click), partial(self._clicked, queued))
+        self.say("")  # earlier messages belong to earlier moments
         return True
+
+    def _remake_clicks_layer(self) -> Points | None:
+        """The clicks layer was deleted and the user clicked the image: make it again."""
+        if self.image is None or self._closed:
+            return None
+        self.set_image(self.image)
+        return self.layers.clicks
 
     def _start_object(self, plane: _Plane) -> None:
         self.plane = plane
@@ -279,6 +320,19 @@ class Controller:
         self.last_latency = time.perf_counter() - queued
         self.last_network = state.network_seconds
         self.show_state(state)
+
+    def target_fits(self, image: Image) -> bool:
+        """Whether objects of ``image`` can go where the user chose (refused otherwise);
+        nothing is made (the image's own labels are made when an object is painted)."""
+        if self.target is not None and self.target not in self.viewer.layers:
+            self.set_target(None)  # the chosen layer was deleted
+        if self.target is None:
+            return True
+        try:
+            L.check_target(self.target, image)
+        except ValueError as exc:
+            return self.refuse(str(exc))
+        return True
 
     def target_for(self, image: Image) -> Labels | None:
         """The labels layer objects of ``image`` go into (``None`` after a refusal)."""
@@ -321,18 +375,32 @@ class Controller:
             self.layers.show_object(image, state, plane.slice_index if plane else ())
         self.state_changed.emit(state)
 
-    def _apply(self, target: Labels, finished: Finished) -> None:
+    def _apply(self, target: Labels, made: bool, result: Result) -> None:
+        finished, problems = result
         self.show_state(finished.state)
         plan = finished.plan
         if plan is None:
+            if made:  # made for this object, which painted nothing: no empty layer stays
+                self.layers.remove_if_empty(target)
             self.say(f"Nothing painted: {finished.reason}.")
             return
+        release = partial(self._session.release, np.asarray(target.data), plan.label_id)
         if target not in self.viewer.layers:
             show_error(f"f-BRS: labels layer {target.name!r} was removed; object not saved.")
+        else:
+            self.last_painted = target
+            self.say(paint(target, plan, problems))
+        self.submit(release)  # after painting: the labels now say which ids are taken
+
+    def _say_how_to_undo_painting(self) -> None:
+        """After Finish or Propagate the object is in the labels, whose undo is napari's."""
+        target = self.last_painted
+        assert target is not None
+        if target not in self.viewer.layers:
+            self.say("No click to undo.")
             return
-        message, warning = L.apply_plan(target, plan)
-        if warning:
-            show_warning(warning)
+        message = f"The object is finished: to take it back, {how_to_undo(target)}."
+        show_info(message)
         self.say(message)
 
     def _sync_when_idle(self) -> None:
@@ -369,9 +437,9 @@ class Controller:
             self.plane is not None and layer is self.plane.image
         )
         if ends_object and self.plane is not None:
+            self.warn_unfinished(f"{layer.name!r} was removed")
             self.end_object(clear_points=False)
             self.submit(self._session.reset, self.show_state)
-            self.say(f"{layer.name!r} was removed: the object in progress was dropped.")
         if layer is self.image:
             self.image = None
         if layer is self.target:
@@ -380,6 +448,17 @@ class Controller:
     @qt_slot
     def _on_layer_inserted(self, event) -> None:  # noqa: ANN001
         self.layers.on_inserted(event.value)
+
+    def warn_unfinished(self, why: str) -> None:
+        """Tell the user that the object in progress is dropped (never silently)."""
+        if self.plane is None:
+            return
+        count = len(self.state.clicks)
+        where = self.plane.image.name
+        self.refuse(
+            f"The object in progress on {where!r} ({count} click{'s' * (count != 1)}) was not "
+            f"finished and is not in the labels: {why}. Finish objects with C before closing."
+        )
 
     def _next_object_note(self) -> str:
         return " It applies from the next object on." if self.plane is not None else ""

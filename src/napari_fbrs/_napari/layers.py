@@ -78,7 +78,8 @@ def _spatial_transform(image: Image) -> dict[str, np.ndarray]:
 
 
 def make_clicks_layer(image: Image, size: float) -> Points:
-    """Points with a bool feature ``positive``, drawn in two colours, in napari's add mode."""
+    """Points with a bool feature ``positive``, drawn in two colours (set the mode to "add"
+    after adding it to the viewer: napari's layer controls follow only a change of mode)."""
     ndim = len(spatial_shape(image))
     layer = Points(
         np.empty((0, ndim)),
@@ -95,8 +96,7 @@ def make_clicks_layer(image: Image, size: float) -> Points:
         **_spatial_transform(image),
     )
     layer.mouse_drag_callbacks.insert(0, set_sign_from_button)
-    layer.mode = "add"
-    return layer
+    return layer  # put in add mode once in the viewer, so its layer controls show it
 
 
 def set_sign_from_button(layer: Points, event) -> None:  # noqa: ANN001 - napari mouse event
@@ -181,12 +181,12 @@ _MARK = "napari-fbrs"
 
 
 def make_labels_layer(image: Image) -> Labels:
-    """``f-BRS labels`` of ``image``: int32 zeros with its spatial shape and transform, marked
-    (in the layer's metadata) as the plugin's labels of that image, so that a dock opened
-    later finds them again."""
+    """``f-BRS labels [<image name>]`` of ``image``: int32 zeros with its spatial shape and
+    transform, marked (in the layer's metadata) as the plugin's labels of that image, so that
+    a dock opened later finds them again."""
     return Labels(
         np.zeros(spatial_shape(image), dtype=np.int32),
-        name=LABELS_LAYER,
+        name=labels_name(image.name),
         metadata={_MARK: {"labels_for": str(image.unique_id)}},
         **_spatial_transform(image),
     )
@@ -237,8 +237,9 @@ def stack_of(image: Image, slice_index: tuple[int, ...]) -> StackSource:
 
 
 def apply_plan(labels: Labels, plan: PaintPlan) -> tuple[str, str | None]:
-    """Paint a finished object as ONE step of napari's labels undo; the status text."""
-    labels.data_setitem(plan.indices, plan.label_id)
+    """Paint a finished object as ONE step of napari's labels undo (a replaced label's old
+    pixels are cleared in the same step); the status text."""
+    labels.data_setitem(plan.all_indices, plan.values)
     return describe_paint(plan, labels.name)
 
 
@@ -252,4 +253,31 @@ def describe_paint(plan: PaintPlan, target: str) -> tuple[str, str | None]:
         )
     if not plan.num_pixels:
         return "Nothing painted: every pixel of the object already had a label.", warning
-    return f"Object {plan.label_id}: {plan.num_pixels} pixels -> {target!r}.", warning
+    text = f"Object {plan.label_id}: {plan.num_pixels} pixels -> {target!r}."
+    if plan.replaced is not None:
+        text = (
+            f"Object {plan.label_id} replaced: the new object covers most of label "
+            f"{plan.replaced}, which keeps its id ({plan.num_pixels} pixels painted, "
+            f"{plan.num_cleared} old pixels cleared) in {target!r}; Ctrl+Z on that layer "
+            "restores the old one."
+        )
+    return text, warning
+
+
+class GreyPlane:
+    """A plane of an image as the model sees it, in grey (0..255 floats), read lazily: only
+    the part indexed is read and normalised (for the finish-time checks)."""
+
+    def __init__(self, image: Image, slice_index: tuple[int, ...]) -> None:
+        self.plane = image_plane(image, slice_index)
+        self.limits, self.rgb = model_input_options(image)
+        self.shape = tuple(int(s) for s in self.plane.shape[:2])
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        rgb = to_model_rgb(np.asarray(self.plane[key]), self.limits, self.rgb)
+        return rgb.mean(axis=-1)
+
+
+def labels_name(image_name: str) -> str:
+    """The name of the plugin's labels layer of an image: ``f-BRS labels [<image name>]``."""
+    return f"{LABELS_LAYER} [{image_name}]"

@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal
 
 from napari_fbrs.inference.config import PredictorConfig
-from napari_fbrs.inference.factory import make_predictor as core_make_predictor
-from napari_fbrs.model.checkpoint import load_checkpoint
 from napari_fbrs.model.weights import BUILTIN as DEFAULT_MODEL
 from napari_fbrs.model.weights import OFFICIAL_WEIGHTS, cached_path, resolve_checkpoint
+
+if TYPE_CHECKING:
+    import torch
+
+# torch, the predictor and the checkpoint loader are imported by the functions that run in the
+# worker thread: importing torch on napari's thread blocked the viewer for seconds.
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,10 @@ class Engine:
 
 def make_predictor(model: torch.nn.Module, engine: Engine | PredictorConfig, device: Any) -> Any:
     """The session's predictor factory: the core's one predictor builder
-    (:func:`napari_fbrs.inference.factory.make_predictor`) with the engine's settings."""
+    (:func:`napari_fbrs.inference.factory.make_predictor`) with the engine's settings. Runs
+    in the worker: torch is imported there, not when the widget opens."""
+    from napari_fbrs.inference.factory import make_predictor as core_make_predictor
+
     if isinstance(engine, PredictorConfig):
         engine = Engine(engine)
     return core_make_predictor(model, engine.config, device, engine.local_window)
@@ -122,5 +127,7 @@ def make_predictor(model: torch.nn.Module, engine: Engine | PredictorConfig, dev
 
 def load_model(source: ModelSource) -> ReadyModel:
     """Download if needed, load strictly, freeze. Slow: call it from a worker thread."""
+    from napari_fbrs.model.checkpoint import load_checkpoint
+
     loaded = load_checkpoint(checkpoint_path(source), device="cpu")
     return ReadyModel(loaded.model, source.label, loaded.arch)

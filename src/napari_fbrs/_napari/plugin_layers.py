@@ -5,9 +5,11 @@ One owner for the layers the plugin creates:
 * ``f-BRS clicks`` and ``f-BRS current object`` follow the image being segmented (its number
   of spatial axes, scale and translate) and are re-made when it changes or after the user
   deleted them;
-* every image gets its own ``f-BRS labels`` layer, made the first time an object of that image
-  is finished (or the image is chosen), and never shared with another image; a user's labels
-  layer is never touched unless the user picked it;
+* every image gets its own ``f-BRS labels [<image name>]`` layer, made only when an object of
+  that image is painted into it (selecting an image makes nothing, and writing into a layer of
+  the user's makes nothing either), and never shared with another image; a user's labels
+  layer is never touched unless the user picked it; when an image is removed, its own labels
+  go with it if they are empty (labels holding objects are results and stay);
 * the plugin's layers stay on top of the layer list, so an image opened later does not hide the
   clicks and the mask.
 
@@ -65,17 +67,25 @@ class PluginLayers:
             self.clicks.translate = np.asarray(image.translate)[-ndim:]
         self.keep_on_top()
         self.viewer.layers.selection.active = self.clicks
+        # changed once the layer is in the viewer, so its controls show it (not "Move camera")
+        self.clicks.mode = "add"
+
+    def existing_labels(self, image: Image) -> Labels | None:
+        """The plugin's labels layer of ``image`` if it has one that fits (none is made)."""
+        labels = self._own_labels.get(image)
+        if labels is None or labels not in self.viewer.layers:  # made by an earlier dock?
+            labels = next((x for x in self.viewer.layers if L.is_labels_of(x, image)), None)
+        fits = labels is not None and tuple(labels.data.shape) == L.spatial_shape(image)
+        if labels is None or not fits:
+            return None
+        self._own_labels[image] = labels
+        return labels
 
     def own_labels(self, image: Image) -> Labels:
         """The plugin's labels layer of ``image`` (made now if it has none, or it was deleted
         or no longer fits the image)."""
-        labels = self._own_labels.get(image)
-        if labels is None:  # made by an earlier dock of this viewer?
-            labels = next((x for x in self.viewer.layers if L.is_labels_of(x, image)), None)
-        fits = labels is not None and tuple(labels.data.shape) == L.spatial_shape(image)
-        if labels is not None and labels in self.viewer.layers and fits:
-            self._own_labels[image] = labels
-        else:
+        labels = self.existing_labels(image)
+        if labels is None:
             labels = L.make_labels_layer(image)
             self.viewer.add_layer(labels)
             self._own_labels[image] = labels
@@ -138,7 +148,14 @@ class PluginLayers:
             if labels is layer:
                 del self._own_labels[image]
                 return "labels"
+        if isinstance(layer, Image):
+            self.remove_if_empty(self.existing_labels(layer))
         return None
+
+    def remove_if_empty(self, labels: Labels | None) -> None:
+        """Remove one of the plugin's labels layers that holds no object."""
+        if labels is not None and labels in self.viewer.layers and not np.any(labels.data):
+            self.viewer.layers.remove(labels)
 
     def remove_transient(self) -> None:
         """Remove the clicks and current-object layers (the labels stay: they are results)."""

@@ -8,6 +8,7 @@ bar on the Qt thread and honours Cancel, and describes the result for the status
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -121,6 +122,8 @@ class Propagator:
                 c.say(f"Nothing painted: {result.reason}.")
                 return
             target.data_setitem(result.plan.indices, result.plan.values)  # one undo step
+            c.submit(partial(self._session.release, np.asarray(target.data), result.plan.label_id))
+            c.last_painted = target
             c.say(describe(result, target.name))
 
         @qt_slot

@@ -3,8 +3,11 @@
 The core is :class:`napari_fbrs.io.series.ImageSeries` (which files, where labels go, which
 are annotated); this panel shows one image at a time with its labels (the ones saved before,
 so work resumes where it stopped), saves them when the user moves on (and on Save, and when
-the dock closes), and can skip images already annotated. Saved labels are in the ``folder``
-dataset layout, so ``napari-fbrs evaluate --dataset folder`` and the fine-tune widget read them.
+the dock closes, when napari's window closes, when its labels layer is removed -- as
+``viewer.close()`` does -- and when the application quits), and can skip images already
+annotated when the series opens and on *Next*; *Previous* always goes to the previous image.
+Saved labels are in the ``folder`` dataset layout, so ``napari-fbrs evaluate --dataset
+folder`` and the fine-tune widget read them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from qtpy.QtWidgets import QLabel
 
 from napari_fbrs.io.series import ImageSeries, default_output_dir
 
+from . import layers as L
 from .slots import qt_slot
 
 
@@ -60,8 +64,9 @@ class SeriesPanel(Container):
         self.native.layout().addWidget(self.where)
         self.series: ImageSeries | None = None
         self.image: Image | None = None
-        self.labels: Labels | None = None
         self.browse.changed.connect(self._browsed)
+        self.skip.changed.connect(self._skip_changed)
+        controller.viewer.layers.events.removed.connect(self._on_removed)
         self.open_button.changed.connect(self.open)
         self.previous_button.changed.connect(lambda *_: self.move(-1))
         self.next_button.changed.connect(lambda *_: self.move(1))
@@ -69,6 +74,26 @@ class SeriesPanel(Container):
         self._enable()
 
     # -- actions -----------------------------------------------------------------------------
+    @property
+    def labels_layer(self) -> Labels | None:
+        """The current image's own f-BRS labels, if it has any (they are made when painted)."""
+        if self.image is None:
+            return None
+        return self.controller.layers.existing_labels(self.image)
+
+    @qt_slot
+    def _skip_changed(self, value: bool) -> None:
+        if self.series is not None:
+            self.series.skip_annotated = bool(value)
+
+    @qt_slot
+    def _on_removed(self, event) -> None:  # noqa: ANN001 - napari event
+        """Its labels layer leaves the viewer (deleted, or ``viewer.close()``): save it."""
+        layer = event.value
+        if self.series is not None and self.image is not None:
+            if isinstance(layer, Labels) and L.is_labels_of(layer, self.image):
+                self.save(np.asarray(layer.data))
+
     @qt_slot
     def _browsed(self, value: object = None) -> None:
         if value:
@@ -106,22 +131,32 @@ class SeriesPanel(Container):
             return
         if not self.save():
             return
-        moved = self.series.next() if step > 0 else self.series.previous()
+        skip_annotated = bool(self.skip.value)
+        if step > 0:
+            moved = self.series.next(skip_annotated)
+        else:  # always the neighbour: the user goes back to look at or fix an image
+            moved = self.series.previous(skip_annotated=False)
         if not moved:
             end = "last" if step > 0 else "first"
-            skip = " not yet annotated" if self.series.skip_annotated and step > 0 else ""
+            skip = " not yet annotated" if skip_annotated and step > 0 else ""
             self.controller.say(f"This is the {end} image{skip} of the series.")
             show_info(f"f-BRS: no {'next' if step > 0 else 'previous'} image{skip}")
             self._enable()
             return
         self._show()
 
-    def save(self) -> bool:
-        """Write the current image's labels (atomic); True unless writing failed."""
-        if self.series is None or self.labels is None or self.labels not in self.viewer_layers:
+    def save(self, data: np.ndarray | None = None) -> bool:
+        """Write the current image's labels (``data``, else its labels layer's; atomic);
+        True unless writing failed."""
+        if self.series is None:
             return True
+        if data is None:
+            labels = self.labels_layer
+            if labels is None:
+                return True  # nothing was painted
+            data = np.asarray(labels.data)
         try:
-            path = self.series.save_labels(np.asarray(self.labels.data))
+            path = self.series.save_labels(data)
         except (OSError, ValueError) as exc:
             self.controller.refuse(f"could not save the labels: {exc}")
             return False
@@ -138,20 +173,23 @@ class SeriesPanel(Container):
     def _show(self) -> None:
         """Replace the series' image and labels layers by the current image's."""
         assert self.series is not None
-        for layer in (self.labels, self.image):
+        old, self.image = (
+            (self.labels_layer, self.image),
+            None,
+        )  # saved already: no save on removal
+        for layer in old:
             if layer is not None and layer in self.viewer_layers:
                 self.viewer_layers.remove(layer)
         data = self.series.load_image()
         rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
         viewer = self.controller.viewer
-        self.image = viewer.add_image(data, name=f"{self.series.current.name}", rgb=rgb)
-        # The image's own f-BRS labels (the widget may have made them already on seeing the
-        # image), filled with what was saved before: one labels layer per image, never two.
-        labels = self.controller.layers.own_labels(self.image)
+        self.image = image = viewer.add_image(data, name=f"{self.series.current.name}", rgb=rgb)
+        # The image's own f-BRS labels, filled with what was saved before (made only then: an
+        # image without saved labels gets its layer when its first object is painted).
         saved = self.series.load_labels()
-        if saved is not None and saved.shape == labels.data.shape:
+        if saved is not None and saved.shape == L.spatial_shape(image):
+            labels = self.controller.layers.own_labels(image)
             labels.data = saved.astype(np.int32, copy=False)
-        self.labels = labels
         self.controller.set_target(None)
         self.controller.set_image(self.image)
         viewer.layers.selection.active = self.controller.clicks_layer
@@ -172,5 +210,11 @@ class SeriesPanel(Container):
             button.enabled = active
 
     def save_on_close(self) -> None:
-        """The dock is closing: keep the current image's work."""
+        """The dock, the window or the application is closing: keep the current image's
+        work."""
         self.save()
+
+    def release(self) -> None:
+        """The dock closes: save, and stop following the viewer's layers."""
+        self.save()
+        self.controller.viewer.layers.events.removed.disconnect(self._on_removed)

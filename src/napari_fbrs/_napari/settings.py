@@ -23,8 +23,8 @@ from napari_fbrs.inference.config import (
     demo_preset,
     predictor_config,
 )
+from napari_fbrs.inference.painting import REPLACE_RATIO
 from napari_fbrs.inference.propagate import PropagationConfig
-from napari_fbrs.model.device import available_devices
 
 NEXT_OBJECT_NOTE = "Computation settings apply from the next object on."
 
@@ -53,7 +53,8 @@ class ComputeSettings(Container):
         self.lbfgs_iters = SpinBox(
             label="L-BFGS max iterations", min=1, max=1000, value=base.lbfgs.maxfun
         )
-        self.device = ComboBox(label="Device", choices=["auto", *available_devices()])
+        # the accelerators are listed once torch is loaded (in the worker, never here)
+        self.device = ComboBox(label="Device", choices=["auto", "cpu"])
         self.fast = CheckBox(text="Fast inference", value=base.fast)
         self.local_window = SpinBox(
             label="Local window, px (0 = off)", min=0, max=16384, value=512
@@ -86,6 +87,14 @@ class ComputeSettings(Container):
         self.mode.changed.connect(self._enable)
         self.zoom_in.changed.connect(self._enable)
         self._enable()
+
+    def offer_devices(self) -> None:
+        """List this machine's devices (call it once torch is imported: it is slow)."""
+        from napari_fbrs.model.device import available_devices
+
+        choices = ["auto", *available_devices()]
+        if list(self.device.choices) != choices:
+            self.device.choices = choices
 
     def _enable(self) -> None:
         brs = BRSMode.parse(self.mode.value) is not BRSMode.NoBRS
@@ -157,8 +166,27 @@ class DisplaySettings(Container):
         self.opacity = FloatSlider(label="Mask opacity", min=0.0, max=1.0, step=0.05, value=0.5)
         self.click_size = SpinBox(label="Click size", min=1, max=200, value=10)
         self.overwrite = CheckBox(text="Paint over existing labels", value=False)
+        self.min_pixels = SpinBox(label="Warn under (px)", min=0, max=100_000, value=10)
+        self.replace_ratio = FloatSpinBox(
+            label="Replace a label covered", min=0.0, max=1.0, step=0.05, value=REPLACE_RATIO
+        )
+        self.replace_ratio.tooltip = (
+            "A finished object that covers at least this fraction of an existing label "
+            "replaces it: same id, its old pixels cleared, one undo step (0 = never)."
+        )
+        self.min_pixels.tooltip = (
+            "Finish warns when an object has fewer pixels than this (0 = never), or grew more "
+            "than 4x beyond the structure under its first click."
+        )
         super().__init__(
-            widgets=[self.threshold, self.opacity, self.click_size, self.overwrite],
+            widgets=[
+                self.threshold,
+                self.opacity,
+                self.click_size,
+                self.overwrite,
+                self.replace_ratio,
+                self.min_pixels,
+            ],
             labels=True,
         )
         self.threshold.tooltip = "Re-thresholds the current probability map; no network call."

@@ -13,15 +13,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import napari
 import numpy as np
-import torch
 from magicgui.widgets import ComboBox, Container, PushButton
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QEvent, QObject, Qt
 from qtpy.QtWidgets import (
+    QApplication,
     QFileDialog,
     QFrame,
     QLabel,
@@ -32,7 +33,6 @@ from qtpy.QtWidgets import (
 )
 from superqt import QCollapsible
 
-from napari_fbrs.model.device import select_device
 from napari_fbrs.threads import configure_threads
 
 from .controller import Controller
@@ -170,7 +170,8 @@ class FBRSWidget(ClosesWithDock):
         self.open_button.changed.connect(self._open_file)
         self.compute.changed.connect(self._apply_compute)
         self.display.threshold.changed.connect(c.set_threshold)
-        for widget in (self.display.opacity, self.display.click_size, self.display.overwrite):
+        d = self.display
+        for widget in (d.opacity, d.click_size, d.overwrite, d.min_pixels, d.replace_ratio):
             widget.changed.connect(self._apply_display)
         self.finish_button.changed.connect(c.finish_object)
         self.undo_button.changed.connect(c.undo_click)
@@ -186,12 +187,25 @@ class FBRSWidget(ClosesWithDock):
         for event in (events.inserted, events.removed, events.reordered, events.renamed):
             event.connect(self.reset_choices)
         self.viewer.layers.selection.events.active.connect(self._follow_active_layer)
+        # every way out keeps the work: the dock (close_plugin), the window, the application
+        window = self._main_window()
+        if window is not None:
+            window.installEventFilter(self)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self._on_quit)
 
     def _disconnect(self) -> None:
         events = self.viewer.layers.events
         for event in (events.inserted, events.removed, events.reordered, events.renamed):
             event.disconnect(self.reset_choices)
         self.viewer.layers.selection.events.active.disconnect(self._follow_active_layer)
+        window = self._main_window()
+        if window is not None:
+            window.removeEventFilter(self)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.disconnect(self._on_quit)
         c = self.controller
         for signal in (c.state_changed, c.status_changed, c.model_changed):
             signal.disconnect(self._refresh)
@@ -225,6 +239,10 @@ class FBRSWidget(ClosesWithDock):
         active = self.viewer.layers.selection.active
         if isinstance(active, Image) and active is not self.image_choice.value:
             self.image_choice.value = active
+        elif isinstance(active, Image) and self.controller.clicks_layer is None:
+            self.controller.set_image(active)  # the clicks layer was deleted: make it again
+        elif self.image_choice.value is not None and self.controller.image is None:
+            self.controller.set_image(self.image_choice.value)  # the dock just opened
         elif self.image_choice.value is None and self._images():
             self.image_choice.value = self._images()[-1][1]
 
@@ -241,13 +259,8 @@ class FBRSWidget(ClosesWithDock):
 
     @qt_slot
     def _apply_compute(self, _value: object = None) -> None:
-        try:
-            device = select_device(self.compute.device.value)
-        except ValueError as exc:
-            show_error(f"f-BRS: {exc}")
-            self.compute.device.value = "auto"
-            return
         window = int(self.compute.local_window.value)
+        device = str(self.compute.device.value)  # checked in the worker, as torch lives there
         self.controller.set_config(self.compute.to_config(), device, window)
 
     @qt_slot
@@ -258,10 +271,16 @@ class FBRSWidget(ClosesWithDock):
     @qt_slot
     def _apply_display(self, _value: object = None) -> None:
         d = self.display
-        self.controller.set_display(d.opacity.value, d.click_size.value, d.overwrite.value)
+        self.controller.set_display(
+            d.opacity.value,
+            d.click_size.value,
+            d.overwrite.value,
+            d.min_pixels.value,
+            d.replace_ratio.value,
+        )
 
     # -- models -----------------------------------------------------------------------------
-    def set_model(self, model: torch.nn.Module, label: str, arch: str = "") -> None:
+    def set_model(self, model: Any, label: str, arch: str = "") -> None:
         """Use an already built model (scripts and tests), after anything queued before."""
         self.controller.use_model(model, label, arch)
 
@@ -287,6 +306,7 @@ class FBRSWidget(ClosesWithDock):
     @qt_slot
     def _on_model_changed(self, _label: str) -> None:
         self.model_choice.reset_choices()
+        self.compute.offer_devices()  # torch is imported by now (in the worker)
 
     def place_clicks(self, clicks: Sequence[tuple[float, float, bool]]) -> None:
         """Put ``(row, col, positive)`` clicks on the clicks layer, as a user would.
@@ -337,11 +357,36 @@ class FBRSWidget(ClosesWithDock):
         self.redo_button.enabled = state.can_redo
         self.cancel_propagate_button.enabled = c.propagator.running
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        """The napari window is closing (its close button, ``viewer.close()``): save."""
+        if event.type() == QEvent.Type.Close and watched is self._main_window():
+            self._keep_work("the window was closed")
+        return False
+
+    def _main_window(self) -> QObject | None:
+        """napari's main window (looked up each time: holding it would keep the viewer alive
+        after it closed)."""
+        viewer = getattr(self, "viewer", None)  # Qt may filter events before __init__ ends
+        return None if viewer is None else getattr(viewer.window, "_qt_window", None)
+
+    @qt_slot
+    def _on_quit(self) -> None:
+        self._keep_work("the application quit")
+
+    @qt_slot
+    def _keep_work(self, why: str) -> None:
+        """Save the series' labels; say that an object in progress is not in them."""
+        if self.controller.closed:
+            return
+        self.controller.warn_unfinished(why)
+        self.series.save_on_close()
+
     def close_plugin(self) -> None:
         """Release shortcuts, events, the worker and the transient layers (idempotent)."""
         if self.controller.closed:
             return
-        self.series.save_on_close()
+        self.controller.warn_unfinished("the f-BRS dock was closed")
+        self.series.release()
         self._disconnect()
         remove_choices_listener(self.model_choice.reset_choices)
         self.controller.close()

@@ -11,6 +11,7 @@ as the exception, and the queue keeps going.
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -18,6 +19,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from napari.qt.threading import GeneratorWorker, create_worker
+
+#: Workers whose thread runs (see ``SessionWorker.submit``).
+_RUNNING: set[GeneratorWorker] = set()
+
+
+def _wait_for_running_workers() -> None:
+    """At interpreter exit, let a running call end (it stops after it) before Python tears
+    down the objects it reports to: a script that closes napari while the model still loads
+    would otherwise abort."""
+    if _RUNNING:
+        from qtpy.QtCore import QThreadPool
+
+        QThreadPool.globalInstance().waitForDone(60_000)
+
+
+atexit.register(_wait_for_running_workers)
 
 
 @dataclass(frozen=True)
@@ -61,9 +78,14 @@ class SessionWorker:
             if self._running:
                 return
             self._running = True
-        self._worker = create_worker(self._drain, _start_thread=False)
-        self._worker.yielded.connect(self._deliver)
-        self._worker.start()
+        self._worker = worker = create_worker(self._drain, _start_thread=False)
+        worker.yielded.connect(self._deliver)
+        # A dock closed mid-call drops this queue; the thread still runs its call and must
+        # find its Qt signals alive (a deleted one aborts the process), so the worker is
+        # kept until it has finished.
+        _RUNNING.add(worker)
+        worker.finished.connect(lambda: _RUNNING.discard(worker))
+        worker.start()
 
     def _deliver(self, outcome: _Outcome) -> None:
         self._outstanding -= 1

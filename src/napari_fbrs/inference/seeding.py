@@ -31,8 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from scipy import ndimage
 
 from .clicks import Click
@@ -129,6 +127,9 @@ def _threshold(predictor: Any, config: SeedConfig) -> float:
 
 def _resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of ``h x w`` or ``h x w x c`` (align_corners, as the transforms)."""
+    import torch  # here: the widget imports this module on napari's thread, torch is slow
+    import torch.nn.functional as F  # noqa: N812
+
     x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
     x = x.permute(2, 0, 1)[None] if x.ndim == 3 else x[None, None]
     if tuple(x.shape[2:]) != tuple(size):

@@ -27,7 +27,7 @@ import numpy as np
 from .clicks import Click, check_inside
 from .history import History, Snapshot
 from .maps import ProbabilityMap
-from .painting import PaintPlan, next_label_id, plan_paint
+from .painting import REPLACE_RATIO, PaintPlan, next_label_id, plan_paint
 from .protocol import ObjectPredictor
 from .seeding import SliceMask
 from .stack_objects import StackObject, StackPlan, plan_stack
@@ -110,7 +110,8 @@ class InteractiveSession:
         self._object_id = 0
         self._last_seconds = 0.0
         self._last_evals = 0
-        self._issued: dict[int, int] = {}  # id(label array) -> highest label id handed out
+        # id(label array) -> ids planned for it that the caller has not applied yet
+        self._reserved: dict[int, set[int]] = {}
         self._stack_object: StackObject | None = None  # last object finished on a stack slice
 
     # -- what the object is computed with and on ----------------------------------------------
@@ -254,15 +255,22 @@ class InteractiveSession:
 
     # -- finishing -------------------------------------------------------------------------------
     def finish(
-        self, labels: np.ndarray, slice_index: tuple[int, ...] = (), overwrite: bool = False
+        self,
+        labels: np.ndarray,
+        slice_index: tuple[int, ...] = (),
+        overwrite: bool = False,
+        replace_ratio: float | None = REPLACE_RATIO,
     ) -> Finished:
         """Plan the current object into ``labels`` (its plane ``slice_index``) and start anew.
 
-        The id is the next free one over the whole label array (so ids stay unique in a stack)
-        and above every id this session already handed out for that array, so that objects
-        finished faster than the caller applies them never share an id. The caller applies
-        the plan (``labels[plan.indices] = plan.label_id``, or napari's undoable
-        ``data_setitem``); existing labels are kept unless ``overwrite``.
+        The id is ``max + 1`` of what the label array holds (so ids stay unique in a stack),
+        above the ids planned for that array that the caller has not yet applied and
+        :meth:`release`-d (the widget applies a plan on another thread after the worker may
+        have planned the next object); an object covering at least ``replace_ratio`` of an
+        existing label replaces it instead (``painting.plan_paint``). A plan that would paint
+        nothing is no plan and uses no id. The caller applies the plan
+        (``plan.apply_to(labels)``, or napari's undoable ``data_setitem``); existing labels are
+        kept unless ``overwrite``.
         """
         state, mask = self.state, self.state.mask()
         plan, reason = None, ""
@@ -272,18 +280,32 @@ class InteractiveSession:
             reason = f"the object is empty at threshold {self._threshold:.2f}"
         else:
             assert state.map is not None
-            label_id = max(next_label_id(labels), self._issued.get(id(labels), 0) + 1)
+            label_id = self._next_id(labels)
             origin = (*slice_index, *state.map.origin)
-            plan = plan_paint(labels, mask, label_id, overwrite, origin)
-            self._issued[id(labels)] = label_id
-            if len(slice_index) >= 1:  # a slice of a stack: it may be propagated next
+            plan = plan_paint(labels, mask, label_id, overwrite, origin, replace_ratio)
+            if not plan.num_pixels:
+                plan, reason = None, "every pixel of the object already had a label"
+            else:
+                self._reserved.setdefault(id(labels), set()).add(plan.label_id)
+            if plan is not None and len(slice_index) >= 1:  # may be propagated next
                 seed = SliceMask(mask.copy(), state.map.origin)
                 lead = tuple(slice_index[:-1])
                 self._stack_object = StackObject(
-                    id(labels), lead, label_id, None, slice_index[-1], seed
+                    id(labels), lead, plan.label_id, None, slice_index[-1], seed
                 )
         self._new_object()
         return Finished(plan, self.state, reason)
+
+    def release(self, labels: np.ndarray, label_id: int) -> None:
+        """The caller applied (or dropped) the plan of ``label_id`` into ``labels``: from now
+        on the labels alone say which ids are taken."""
+        reserved = self._reserved.get(id(labels))
+        if reserved is not None:
+            reserved.discard(int(label_id))
+
+    def _next_id(self, labels: np.ndarray) -> int:
+        reserved = self._reserved.get(id(labels)) or {0}
+        return max(next_label_id(labels), max(reserved) + 1)
 
     def propagate(
         self,
@@ -320,7 +342,7 @@ class InteractiveSession:
                 label_id, cleared = last.label_id, tuple(last.result.indices)
             else:
                 result = propagate(scratch, stack, index, seed, config, 0, on_slice)
-                label_id = max(next_label_id(labels), self._issued.get(key, 0) + 1)
+                label_id = self._next_id(labels)
         elif last is not None and last.labels_key == key:
             result = propagate(scratch, stack, last.seed_slice, last.seed, config, 0, on_slice)
             label_id, lead = last.label_id, last.lead
@@ -329,7 +351,7 @@ class InteractiveSession:
             self._new_object()
             return StackFinished(None, self.state, "nothing to propagate: click an object first")
         plan = plan_stack(labels, lead, result, label_id, overwrite, cleared)
-        self._issued[key] = max(label_id, self._issued.get(key, 0))
+        self._reserved.setdefault(key, set()).add(label_id)
         start = result.start
         self._stack_object = StackObject(key, lead, label_id, result, start, result.masks[start])
         self._new_object()

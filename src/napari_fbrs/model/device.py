@@ -6,16 +6,26 @@ offers, not later inside the first convolution.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported inside the functions: the widget imports this module on napari's thread,
+# where importing torch would block the viewer for seconds.
 
 
 def _mps_available() -> bool:
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
 
 
 def available_devices() -> list[str]:
     """Devices usable here, best first among accelerators: ``cuda:N``..., ``mps``, ``cpu``."""
+    import torch
+
     devices = []
     if torch.cuda.is_available():
         devices.extend(f"cuda:{index}" for index in range(torch.cuda.device_count()))
@@ -27,6 +37,8 @@ def available_devices() -> list[str]:
 
 def select_device(spec: str = "auto") -> torch.device:
     """``"auto"`` picks cuda, then mps, then cpu; an explicit choice must be available."""
+    import torch
+
     text = spec.strip().lower()
     if text == "auto":
         if torch.cuda.is_available():

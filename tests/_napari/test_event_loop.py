@@ -1,0 +1,63 @@
+"""Nothing heavy on napari's thread (issue 22, defect 13): torch and the model load in the
+worker. The times themselves are measured by ``benchmarks/bench_widget.py --actions``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.gui
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, threading, time
+    import numpy as np
+
+    seen = {}
+
+    class Watch:
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" and "torch" not in seen:
+                seen["torch"] = threading.current_thread() is threading.main_thread()
+            return None
+
+    sys.meta_path.insert(0, Watch())
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    viewer = napari.Viewer(show=False)
+    viewer.add_image(np.zeros((64, 64), np.uint8))
+    _, widget = viewer.window.add_plugin_dock_widget(
+        "napari-fbrs", "f-BRS interactive segmentation"
+    )
+    print("AFTER_OPEN", "torch" in sys.modules and seen.get("torch"))
+    viewer.add_image(np.zeros((2000, 2000), np.uint8), name="big")
+    names = [layer.name for layer in viewer.layers]
+    deadline = time.time() + 240
+    while widget.model_label is None and time.time() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.01)
+    print("MODEL", widget.model_label)
+    print("TORCH_ON_MAIN_THREAD", seen.get("torch"))
+    print("LABELS_MADE", any(n.startswith("f-BRS labels") for n in names))
+    viewer.close()
+    """
+)
+
+
+def test_torch_and_the_model_load_in_the_worker_not_on_napari_thread() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NAPARI_FBRS_THREADS"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    run = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600
+    )
+    out = run.stdout
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "AFTER_OPEN False" in out  # opening the dock imported no torch on napari's thread
+    assert "MODEL built-in default" in out
+    assert "TORCH_ON_MAIN_THREAD False" in out  # the worker imported it
+    assert "LABELS_MADE False" in out  # a big image gets no full-size labels layer at once
