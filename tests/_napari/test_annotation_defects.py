@@ -280,3 +280,21 @@ def test_uint16_x257_is_seen_as_shown_and_equal_to_uint8_when_shown_alike(
     assert not np.array_equal(seen_small, seen_wide)  # shown differently, seen differently
     wide.contrast_limits = (0, 65535)  # shown alike: the same model input, so the same masks
     np.testing.assert_array_equal(L.image_context(wide, ()).load(), seen_small)
+
+
+def test_removing_an_image_drops_the_predictor_prepared_on_it(open_widget, qtbot) -> None:
+    """Issue 23: the image context is keyed on the layer's unique_id and dropped with it, so
+    a predictor prepared on a removed layer can never serve a new one."""
+    from napari_fbrs._napari.layers import CLICKS_LAYER
+
+    from .helpers import click, wait_idle
+
+    viewer, image, widget = open_widget(np.zeros((40, 50), np.uint8))
+    click(viewer.layers[CLICKS_LAYER], (10, 10), True)
+    wait_idle(qtbot, widget)
+    session = widget.controller._session
+    assert session.predictor is not None
+    assert session._context_owner == str(image.unique_id)
+    viewer.layers.remove(image)
+    wait_idle(qtbot, widget)
+    assert session.predictor is None

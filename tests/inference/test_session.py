@@ -200,6 +200,27 @@ def test_start_object_reuses_the_prepared_image_until_something_changes() -> Non
     assert len(made) == 3 and loads == ["a", "a", "b"]
 
 
+def test_forgetting_an_owner_drops_its_prepared_image_and_only_its() -> None:
+    made: list[DiskPredictor] = []
+
+    def factory(model, config, device) -> DiskPredictor:  # noqa: ANN001
+        made.append(DiskPredictor())
+        return made[-1]
+
+    session = InteractiveSession(predictor_factory=factory)
+    session.use_model(object())
+    session.use_settings("config", "cpu")
+    image_a = ImageContext(("a", 1), lambda: np.zeros((8, 9, 3)), owner="layer-a")
+    session.start_object(image_a)
+    session.add_click(Click(2, 2, True))
+    assert session.forget("layer-b").clicks  # another layer: nothing happens
+    assert session.predictor is made[0]
+    state = session.forget("layer-a")  # its layer was removed: predictor and object go
+    assert session.predictor is None and state.clicks == () and state.map is None
+    session.start_object(image_a)  # the same key again is prepared afresh
+    assert len(made) == 2
+
+
 @pytest.fixture
 def real_session(tiny_model):  # noqa: ANN201
     torch.set_num_threads(1)

@@ -440,6 +440,8 @@ class Controller:
             self.warn_unfinished(f"{layer.name!r} was removed")
             self.end_object(clear_points=False)
             self.submit(self._session.reset, self.show_state)
+        if isinstance(layer, Image):  # its prepared pixels go with it, in the worker
+            self.submit(partial(self._session.forget, str(layer.unique_id)), self.show_state)
         if layer is self.image:
             self.image = None
         if layer is self.target:

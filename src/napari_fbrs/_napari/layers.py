@@ -220,10 +220,13 @@ def image_context(
     for the local-window predictor."""
     limits, rgb = model_input_options(image)
     plane = image_plane(image, slice_index)
-    key = (id(image), id(image.data), slice_index, limits, rgb, windowed)
+    # The layer's unique_id, never reused (an id() can be, once the layer is gone); the data's
+    # id tells a replaced array apart while the layer holds it.
+    owner = str(image.unique_id)
+    key = (owner, id(image.data), slice_index, limits, rgb, windowed)
     if windowed:
-        return ImageContext(key, partial(plane_source, plane, limits, rgb))
-    return ImageContext(key, partial(to_model_rgb, plane, limits, rgb))
+        return ImageContext(key, partial(plane_source, plane, limits, rgb), owner)
+    return ImageContext(key, partial(to_model_rgb, plane, limits, rgb), owner)
 
 
 def stack_of(image: Image, slice_index: tuple[int, ...]) -> StackSource:

@@ -104,6 +104,7 @@ class InteractiveSession:
         self._model: Any = None
         self._settings: tuple[Any, Any] | None = None  # config, device
         self._context_key: Hashable | None = None
+        self._context_owner: Hashable = None
         self._clicks: tuple[Click, ...] = ()
         self._map: ProbabilityMap | None = None
         self._history = History(history_bytes)
@@ -140,7 +141,16 @@ class InteractiveSession:
             predictor = self._factory(model, config, device)
             predictor.set_image(context.load())
             self.predictor, self._context_key = predictor, key
+            self._context_owner = context.owner
         self._new_object()
+        return self.state
+
+    def forget(self, owner: Hashable) -> ObjectState:
+        """The pixels of ``owner`` are gone (its layer was removed): drop the image prepared
+        from them, and the object on it. Images of other owners stay prepared."""
+        if owner is not None and self._context_key is not None and self._context_owner == owner:
+            self.predictor, self._context_key, self._context_owner = None, None, None
+            self._new_object()
         return self.state
 
     def set_image(self, image: Any) -> ObjectState:
@@ -384,3 +394,6 @@ class ImageContext:
 
     key: Hashable
     load: Callable[[], Any] = field(compare=False)
+    #: Who the pixels belong to (the napari layer's ``unique_id``): :meth:`InteractiveSession.
+    #: forget` drops a prepared image with its owner, so it can never serve another layer.
+    owner: Hashable = None
