@@ -27,6 +27,9 @@ CLICKS_LAYER = "f-BRS clicks"
 PREVIEW_LAYER = "f-BRS current object"
 LABELS_LAYER = "f-BRS labels"
 POSITIVE_COLOUR = "#00e05a"  # green: "this is the object"
+#: Display defaults, used by the layers and shown by the settings panel.
+DEFAULT_OPACITY = 0.5
+DEFAULT_CLICK_SIZE = 10
 NEGATIVE_COLOUR = "#ff2a6d"  # red-magenta: "this is background"; both differ in lightness too
 PREVIEW_COLOUR = "#ffd400"
 

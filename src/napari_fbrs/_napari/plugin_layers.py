@@ -33,7 +33,12 @@ from . import layers as L
 class PluginLayers:
     """Creates, re-fits, re-stacks and forgets the plugin's layers in one viewer."""
 
-    def __init__(self, viewer, click_size: float = 10.0, opacity: float = 0.5) -> None:  # noqa: ANN001
+    def __init__(  # noqa: ANN001
+        self,
+        viewer,
+        click_size: float = L.DEFAULT_CLICK_SIZE,
+        opacity: float = L.DEFAULT_OPACITY,
+    ) -> None:
         self.viewer = viewer
         self.click_size = click_size
         self.opacity = opacity

@@ -16,6 +16,7 @@ from __future__ import annotations
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, SpinBox
 
 from napari_fbrs.inference.config import (
+    DEFAULT_LOCAL_WINDOW,
     BRSMode,
     PredictorConfig,
     UserSettings,
@@ -25,6 +26,8 @@ from napari_fbrs.inference.config import (
 )
 from napari_fbrs.inference.painting import REPLACE_RATIO
 from napari_fbrs.inference.propagate import PropagationConfig
+
+from .layers import DEFAULT_CLICK_SIZE, DEFAULT_OPACITY
 
 NEXT_OBJECT_NOTE = "Computation settings apply from the next object on."
 
@@ -57,7 +60,7 @@ class ComputeSettings(Container):
         self.device = ComboBox(label="Device", choices=["auto", "cpu"])
         self.fast = CheckBox(text="Fast inference", value=base.fast)
         self.local_window = SpinBox(
-            label="Local window, px (0 = off)", min=0, max=16384, value=512
+            label="Local window, px (0 = off)", min=0, max=16384, value=DEFAULT_LOCAL_WINDOW
         )
         self.local_window.tooltip = (
             "Images larger than 800 px: a click runs on a window of about this size around the "
@@ -163,8 +166,10 @@ class DisplaySettings(Container):
         self.threshold = FloatSlider(
             label="Threshold", min=0.0, max=1.0, step=0.01, value=demo_preset().prob_thresh
         )
-        self.opacity = FloatSlider(label="Mask opacity", min=0.0, max=1.0, step=0.05, value=0.5)
-        self.click_size = SpinBox(label="Click size", min=1, max=200, value=10)
+        self.opacity = FloatSlider(
+            label="Mask opacity", min=0.0, max=1.0, step=0.05, value=DEFAULT_OPACITY
+        )
+        self.click_size = SpinBox(label="Click size", min=1, max=200, value=DEFAULT_CLICK_SIZE)
         self.overwrite = CheckBox(text="Paint over existing labels", value=False)
         self.min_pixels = SpinBox(label="Warn under (px)", min=0, max=100_000, value=10)
         self.replace_ratio = FloatSpinBox(

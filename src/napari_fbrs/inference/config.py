@@ -122,6 +122,11 @@ class PredictorConfig:
 
 PRESETS = ("demo", "eval")
 
+#: Side of the local window on images larger than the demo preset's size limit: a click there
+#: costs what it costs on a 512-px image (benchmarks/bench_large.py: 1.1x from 512 to 16000
+#: px; 800 px would be 2x).
+DEFAULT_LOCAL_WINDOW = 512
+
 
 def demo_preset(mode: BRSMode | str = BRSMode.fBRS_B) -> PredictorConfig:
     """The interactive demo: f-BRS-B, ZoomIn to 480 px, images limited to 800 px."""
@@ -131,7 +136,7 @@ def demo_preset(mode: BRSMode | str = BRSMode.fBRS_B) -> PredictorConfig:
         prob_thresh=0.5,
         net_clicks_limit=None if mode is BRSMode.NoBRS else 8,
         max_size=800,
-        zoom_in=ZoomInConfig(target_size=480, skip_clicks=1, expansion_ratio=1.4),
+        zoom_in=ZoomInConfig(target_size=480),
         lbfgs=LBFGSConfig(maxfun=20),
         brs=BRSLossConfig(min_iou_diff=1e-3),
     )

@@ -12,14 +12,9 @@ from typing import Any
 
 import torch
 
-from .config import PredictorConfig
+from .config import DEFAULT_LOCAL_WINDOW, PredictorConfig
 from .local import with_local_window
 from .predictor import Predictor
-
-#: Side of the local window on images larger than the preset's size limit (demo preset): a
-#: click there costs what it costs on a 512-px image (benchmarks/bench_large.py: 1.1x from 512
-#: to 16000 px; 800 px would be 2x).
-DEFAULT_LOCAL_WINDOW = 512
 
 
 def default_local_window(preset: str) -> int:

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from .clicks import Click, check_inside
+from .config import DEFAULT_LOCAL_WINDOW
 from .maps import ProbabilityMap
 from .predictor import ClickStats
 from .protocol import ObjectPredictor
@@ -54,7 +55,7 @@ class LocalWindowConfig:
     512 px makes the first click on any image cost what it costs on a 512-px image.
     """
 
-    size: int = 512
+    size: int = DEFAULT_LOCAL_WINDOW
     #: Images up to this size on both sides are predicted whole (None: ``size``). The widget
     #: and ``predict`` use the preset's size limit (800), so an ordinary image is predicted
     #: exactly as without windows, and a larger one in a ``size`` window.
