@@ -11,6 +11,7 @@ from PIL import Image
 
 from napari_fbrs.cli import main
 from tests.training import TINY_RECIPE, write_folder_dataset
+from tests.waiting import wait_until
 
 
 def test_train_then_predict_with_the_trained_checkpoint(tmp_path: Path, capsys) -> None:
@@ -69,7 +70,6 @@ def test_ctrl_c_stops_after_the_step_and_the_run_resumes(tmp_path: Path) -> None
     import signal
     import subprocess
     import sys
-    import time
 
     data = write_folder_dataset(tmp_path / "data", num_images=4)
     recipe = tmp_path / "tiny.toml"
@@ -82,11 +82,14 @@ def test_ctrl_c_stops_after_the_step_and_the_run_resumes(tmp_path: Path) -> None
         [*base, *long_run], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
     log = out / "train_log.csv"
-    deadline = time.monotonic() + 240
-    while not (log.is_file() and len(log.read_text().splitlines()) >= 3):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "training never logged a step"
-        time.sleep(0.2)
+
+    def logged_or_ended() -> bool:
+        return proc.poll() is not None or (
+            log.is_file() and len(log.read_text().splitlines()) >= 3
+        )
+
+    wait_until(logged_or_ended, 240, "training never logged a step")
+    assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr  # a clean stop, reported as shells do

@@ -45,35 +45,32 @@ def _normalised(text: str) -> str:
     return "\n".join(lines)
 
 
-def test_the_table_script_prints_the_card_rows() -> None:
+def _training_script(name: str):  # noqa: ANN202 - a module loaded from training/
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "model_card_table", REPO / "training" / "model_card_table.py"
-    )
+    spec = importlib.util.spec_from_file_location(name, REPO / "training" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _row(line: str) -> str:
+    return " | ".join(c.strip() for c in line.strip().strip("|").split("|"))
+
+
+def test_the_table_script_prints_the_card_rows() -> None:
     files = result_files()
-    lines = module.card_table(files).splitlines()
+    lines = _training_script("model_card_table").card_table(files).splitlines()
     assert len(lines) == 2 + len(files)
     card = _normalised(CARD.read_text(encoding="utf-8"))
     for line in lines[2:]:
-        assert " | ".join(c.strip() for c in line.strip().strip("|").split("|")) in card
+        assert _row(line) in card
 
 
 def test_the_click_curves_in_the_card_are_the_ones_their_jsons_give() -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "click_curves", REPO / "training" / "click_curves.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     files = sorted((RESULTS / "responsiveness").glob("*.json"))
     assert files, "no full-curve results in docs/model_card/responsiveness"
     card = _normalised(CARD.read_text(encoding="utf-8"))
-    for line in module.curves_table(files).splitlines()[2:]:
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        assert " | ".join(cells) in card, line
+    for line in _training_script("click_curves").curves_table(files).splitlines()[2:]:
+        assert _row(line) in card, line

@@ -37,10 +37,14 @@ SCRIPT = textwrap.dedent(
     print("AFTER_OPEN", "torch" in sys.modules and seen.get("torch"))
     viewer.add_image(np.zeros((2000, 2000), np.uint8), name="big")
     names = [layer.name for layer in viewer.layers]
+    from qtpy.QtCore import QEventLoop, QTimer
+
+    tick = QTimer()  # wakes the loop below at least every 50 ms
+    tick.start(50)
     deadline = time.time() + 240
     while widget.model_label is None and time.time() < deadline:
-        QApplication.processEvents()
-        time.sleep(0.01)
+        QApplication.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+    tick.stop()
     print("MODEL", widget.model_label)
     print("TORCH_ON_MAIN_THREAD", seen.get("torch"))
     print("LABELS_MADE", any(n.startswith("f-BRS labels") for n in names))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -18,9 +17,12 @@ def test_calls_run_in_order_off_the_qt_thread_with_one_outcome_each(qtbot) -> No
     ran: list[tuple[int, int]] = []
     done: list[int] = []
 
+    queued = threading.Event()
+
     def job(i: int):  # noqa: ANN202
         def run() -> int:
-            time.sleep(0.01 * (3 - i % 3))  # later calls are quicker: order must still hold
+            if i == 0:  # the first call holds the worker until every call is queued behind it
+                assert queued.wait(10)
             ran.append((i, threading.get_ident()))
             return i * 10
 
@@ -29,6 +31,7 @@ def test_calls_run_in_order_off_the_qt_thread_with_one_outcome_each(qtbot) -> No
     for i in range(6):
         worker.submit(job(i), done.append)
     assert worker.busy
+    queued.set()
     qtbot.waitUntil(lambda: not worker.busy, timeout=10_000)
     assert [i for i, _ in ran] == list(range(6))
     assert all(thread != main for _, thread in ran)

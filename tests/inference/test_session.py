@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -172,13 +174,19 @@ def test_a_windowed_map_is_painted_at_its_origin() -> None:
     assert labels.sum() == 12
 
 
-def test_start_object_reuses_the_prepared_image_until_something_changes() -> None:
+def _recording_factory() -> tuple[list[DiskPredictor], Any]:
+    """A predictor factory that records every predictor it makes."""
     made: list[DiskPredictor] = []
 
     def factory(model, config, device) -> DiskPredictor:  # noqa: ANN001
         made.append(DiskPredictor())
         return made[-1]
 
+    return made, factory
+
+
+def test_start_object_reuses_the_prepared_image_until_something_changes() -> None:
+    made, factory = _recording_factory()
     session = InteractiveSession(predictor_factory=factory)
     with pytest.raises(RuntimeError, match="no model"):
         session.start_object(ImageContext("a", lambda: np.zeros((8, 9, 3))))
@@ -201,12 +209,7 @@ def test_start_object_reuses_the_prepared_image_until_something_changes() -> Non
 
 
 def test_forgetting_an_owner_drops_its_prepared_image_and_only_its() -> None:
-    made: list[DiskPredictor] = []
-
-    def factory(model, config, device) -> DiskPredictor:  # noqa: ANN001
-        made.append(DiskPredictor())
-        return made[-1]
-
+    made, factory = _recording_factory()
     session = InteractiveSession(predictor_factory=factory)
     session.use_model(object())
     session.use_settings("config", "cpu")
