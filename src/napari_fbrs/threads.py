@@ -56,30 +56,43 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from typing import Literal
 
 from .allocator import tune_allocator
+from .cpuload import LoadMonitor, free_threads, proc_stat_readable
 
-#: A positive integer here chooses the number of torch CPU threads.
+#: A positive integer here chooses the number of torch CPU threads (no adaptation).
 THREADS_ENV = "NAPARI_FBRS_THREADS"
-WAIT_POLICY = "PASSIVE"
+#: The wait policy set where the load of other processes cannot be measured (no /proc/stat).
+FALLBACK_WAIT_POLICY = "PASSIVE"
+#: The user's own OpenMP settings, never overridden.
+USER_OMP = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GOMP_SPINCOUNT")
+
+Role = Literal["interactive", "batch"]
 
 
 @dataclass(frozen=True)
 class ThreadSettings:
     """What :func:`configure_threads` found and did.
 
-    ``wait_policy``: the ``OMP_WAIT_POLICY`` torch's OpenMP runs with in this process (None:
-    unset when torch was loaded, i.e. libgomp's spinning default). ``num_threads``: the count
-    set from ``NAPARI_FBRS_THREADS`` (None: torch's default or ``OMP_NUM_THREADS``).
-    ``late``: torch was imported before the call.
+    ``role``: what it was configured for. ``wait_policy``: the ``OMP_WAIT_POLICY`` torch's
+    OpenMP runs with in this process (None: unset when torch was loaded, i.e. libgomp's
+    default, which spins a moment and then sleeps). ``num_threads``: the count set from
+    ``NAPARI_FBRS_THREADS`` (None: torch's default, ``OMP_NUM_THREADS`` or per click).
+    ``adaptive``: each click chooses its thread count from the idle cores. ``late``: torch was
+    imported before the call.
     """
 
+    role: Role
     wait_policy: str | None
     num_threads: int | None
+    adaptive: bool
     late: bool
 
 
 _settings: ThreadSettings | None = None
+_monitor: LoadMonitor | None = None
+_full_threads: int | None = None
 
 
 def requested_threads() -> int | None:
@@ -96,20 +109,28 @@ def requested_threads() -> int | None:
     return value
 
 
-def configure_threads() -> ThreadSettings:
-    """Set the OpenMP wait policy and, if asked for, the thread count (see the module doc).
+def configure_threads(role: Role = "interactive") -> ThreadSettings:
+    """Choose the thread policy for this process (see the module doc); ``role`` is
+    ``"interactive"`` (clicks: the widget, ``predict``, ``evaluate``...) or ``"batch"``
+    (``train``: all threads, no adaptation).
 
-    Idempotent. Raises ValueError when ``NAPARI_FBRS_THREADS`` is not a positive integer
-    (and then changes nothing, so a corrected call can follow).
+    Idempotent: later calls return the first call's result and change nothing. Raises
+    ValueError when ``NAPARI_FBRS_THREADS`` is not a positive integer (and then changes
+    nothing, so a corrected call can follow).
     """
-    global _settings
+    global _settings, _monitor
     if _settings is not None:
         return _settings
+    if role not in ("interactive", "batch"):
+        raise ValueError(f"role must be 'interactive' or 'batch', got {role!r}")
+    wanted = requested_threads()
     tune_allocator()  # the other process-wide CPU setting a click's speed depends on
     late = "torch" in sys.modules
-    wanted = requested_threads()
-    before = os.environ.get("OMP_WAIT_POLICY")
-    os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)  # children get it even when late
+    user_wait = os.environ.get("OMP_WAIT_POLICY")
+    fixed = wanted is not None or "OMP_NUM_THREADS" in os.environ
+    adaptive = role == "interactive" and not fixed and not late and proc_stat_readable()
+    if role == "interactive" and not adaptive and not late and user_wait is None:
+        os.environ["OMP_WAIT_POLICY"] = FALLBACK_WAIT_POLICY  # cannot adapt: never collapse
     if wanted is not None:
         if late:
             import torch
@@ -117,5 +138,33 @@ def configure_threads() -> ThreadSettings:
             torch.set_num_threads(wanted)
         else:
             os.environ["OMP_NUM_THREADS"] = str(wanted)
-    _settings = ThreadSettings(before if late else os.environ["OMP_WAIT_POLICY"], wanted, late)
+    if adaptive:
+        _monitor = LoadMonitor()
+        _monitor.start()
+    wait = user_wait if late else os.environ.get("OMP_WAIT_POLICY")
+    _settings = ThreadSettings(role, wait, wanted, adaptive, late)
     return _settings
+
+
+def threads_for_click() -> int | None:
+    """Set torch's thread count for the click about to run: torch's full count less one per
+    core that other processes keep busy (at least 1). Returns the count, or None when this
+    process does not adapt (not configured as interactive, a fixed count, torch imported
+    first, no /proc/stat), and then changes nothing.
+
+    Call it on the thread that runs the click: OpenMP keeps the count per thread.
+    """
+    global _full_threads
+    if _monitor is None:
+        return None
+    import torch
+
+    if _full_threads is None:
+        _full_threads = torch.get_num_threads()  # torch's default: nothing adapted it yet
+    try:
+        threads = free_threads(_full_threads, _monitor.others())
+    except (OSError, ValueError):
+        threads = _full_threads
+    if threads != torch.get_num_threads():
+        torch.set_num_threads(threads)
+    return threads
