@@ -333,12 +333,22 @@ def defaults_table(models: list[str], modes: list[str], num_clicks: int) -> list
 #: name -> environment of the child (None: call configure_threads() in the child instead).
 #: The first row is the reference the idle figures are compared with (issue 21).
 THREAD_SETTINGS: dict[str, dict[str, str] | None] = {
-    "ACTIVE (spin, never sleep)": {"OMP_WAIT_POLICY": "ACTIVE"},
-    "torch default (spin, then sleep)": {},
-    "1 thread": {"OMP_NUM_THREADS": "1"},
-    "all cores, PASSIVE (until #21)": {"OMP_WAIT_POLICY": "PASSIVE"},
-    "configure_threads(): per click": None,
+    "ACTIVE": {"OMP_WAIT_POLICY": "ACTIVE"},
+    "default": {},
+    "1-thread": {"OMP_NUM_THREADS": "1"},
+    "PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "spin-3e6": {"GOMP_SPINCOUNT": "3000000"},
+    "per-click": None,
 }
+SETTING_LABELS = {
+    "ACTIVE": "ACTIVE (spin, never sleep)",
+    "default": "torch default (spin, then sleep)",
+    "1-thread": "1 thread",
+    "PASSIVE": "all cores, PASSIVE (until #21)",
+    "spin-3e6": "GOMP_SPINCOUNT=3e6 (~30 ms spin)",
+    "per-click": "configure_threads(): per click",
+}
+BUSY_DEFAULT_SETTINGS = "ACTIVE,default,1-thread,PASSIVE,per-click"
 
 
 def busy_inputs(size: int, num_clicks: int) -> tuple[np.ndarray, list[tuple[int, int, bool]]]:
@@ -431,7 +441,7 @@ def busy_table(
             threads = f"{_thread_counts(quiet['threads'])}, {_thread_counts(loaded['threads'])}"
             bg = "?" if background.cores is None else f"{background.cores:.2f}"
             print(
-                f"| {name:32s} | {shape:>9s} | {threads:>7s} | {q:7.3f} | "
+                f"| {SETTING_LABELS[name]:32s} | {shape:>9s} | {threads:>7s} | {q:7.3f} | "
                 f"{q / reference[size]:9.2f} | {bg:>10s} | {lo:8.3f} | {lo / q:11.2f} |",
                 flush=True,
             )
@@ -482,8 +492,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default="default", help="--busy model [default]")
     parser.add_argument(
         "--busy-settings",
-        help="--busy: comma-separated row names of THREAD_SETTINGS [all; the first one is the "
-        "idle reference]",
+        default=BUSY_DEFAULT_SETTINGS,
+        help=f"--busy rows, of {','.join(THREAD_SETTINGS)}; the first is the idle reference "
+        f"[{BUSY_DEFAULT_SETTINGS}]",
     )
     parser.add_argument("--busy-child", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -523,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.busy:
         sizes = [int(v) for v in args.busy_sizes.split(",")]
-        settings = args.busy_settings.split(",") if args.busy_settings else list(THREAD_SETTINGS)
+        settings = args.busy_settings.split(",")
         rows = busy_table(sizes, args.busy_clicks, args.checkpoint, args.busy_cores, settings)
         if args.json:
             from napari_fbrs.atomic import atomic_write_text

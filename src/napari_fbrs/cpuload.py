@@ -108,6 +108,10 @@ def proc_stat_readable(path: str | None = None) -> bool:
     return True
 
 
+def _read_sample() -> Sample:
+    return Sample(read_proc_stat(), time.process_time(), time.monotonic())
+
+
 class LoadMonitor:
     """Samples the machine's CPU ticks on a daemon thread; :meth:`others` estimates the
     cores other processes kept busy over the last ``window_s`` seconds."""
@@ -120,8 +124,8 @@ class LoadMonitor:
         self._thread: threading.Thread | None = None
 
     def sample(self) -> Sample:
-        """A reading now (also kept as history)."""
-        now = Sample(read_proc_stat(), time.process_time(), time.monotonic())
+        """A reading now, kept as history (the sampling thread's clock)."""
+        now = _read_sample()
         with self._lock:
             self._samples.append(now)
         return now
@@ -143,8 +147,12 @@ class LoadMonitor:
                 return
 
     def others(self) -> float:
-        """Cores other processes kept busy from the oldest sample within the window to now."""
-        now = self.sample()
+        """Cores other processes kept busy from the oldest sample within the window to now.
+
+        The reading taken now is not kept: calls in quick succession (clicks of an evaluation)
+        must not push the sampling thread's history out of the window.
+        """
+        now = _read_sample()
         with self._lock:
             history = list(self._samples)
         recent = [s for s in history if now.at - s.at <= self.window_s]
