@@ -136,6 +136,14 @@ def load_model(checkpoint: str):  # noqa: ANN201
     return build_model("hrnet18s_ocr64").eval(), "random hrnet18s_ocr64"
 
 
+def click_threads(session) -> str:  # noqa: ANN001
+    """The torch threads the session's last click ran with ("-" when not chosen per click)."""
+    predictor = getattr(session, "predictor", None)
+    predictor = getattr(predictor, "predictor", predictor)  # a local-window wrapper's engine
+    last = getattr(predictor, "last", None)
+    return str(last.threads) if last is not None and last.threads is not None else "-"
+
+
 def bench_viewer(args: argparse.Namespace) -> list[tuple]:
     import napari
     from skimage import data
@@ -176,6 +184,7 @@ def bench_viewer(args: argparse.Namespace) -> list[tuple]:
                 meter.longest * 1000,
                 meter.over_100ms,
                 f"{handlers.longest * 1000:.0f}",
+                click_threads(controller._session),
             )
         )
     viewer.close()
@@ -224,6 +233,7 @@ def bench_worker_only(args: argparse.Namespace) -> list[tuple]:
                 meter.longest * 1000,
                 meter.over_100ms,
                 "-",
+                click_threads(session),
             )
         )
     return rows
@@ -233,13 +243,13 @@ def _print(rows: list[tuple], title: str) -> None:
     print(title)
     print(
         "| click | sign | click -> mask shown (s) | network (s) | longest stall (ms) | "
-        "stalls > 100 ms | plugin Qt time, longest (ms) |"
+        "stalls > 100 ms | plugin Qt time, longest (ms) | threads |"
     )
-    print("|---:|:---:|---:|---:|---:|---:|---:|")
-    for index, sign, latency, network, stall, over, plugin in rows:
+    print("|---:|:---:|---:|---:|---:|---:|---:|---:|")
+    for index, sign, latency, network, stall, over, plugin, threads in rows:
         print(
             f"| {index} | {sign} | {latency:.3f} | {network:.3f} | {stall:.0f} | {over} | "
-            f"{plugin} |"
+            f"{plugin} | {threads} |"
         )
 
 

@@ -167,3 +167,13 @@ def test_a_click_chooses_its_threads(tiny_model, monkeypatch):
     predictor.predict([Click(10, 10, True)])
     predictor.predict([Click(10, 10, True), Click(20, 20, False)])
     assert (len(calls), predictor.last.threads) == (2, 3)
+
+
+def test_a_count_the_program_sets_between_clicks_wins():
+    code = _REPORT.format(before="", role="").replace(
+        "click = threads.threads_for_click()",
+        "threads.threads_for_click(); torch.set_num_threads(2); "
+        "click = [threads.threads_for_click(), threads.threads_for_click()]",
+    )
+    got = _run(code, _clean_env())
+    assert (got["adaptive"], got["click"], got["after_click"]) == (True, [None, None], 2)

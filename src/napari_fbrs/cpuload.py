@@ -122,6 +122,7 @@ class LoadMonitor:
         self._samples: deque[Sample] = deque(maxlen=int(window_s / interval_s) + 2)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def sample(self) -> Sample:
         """A reading now, kept as history (the sampling thread's clock)."""
@@ -138,9 +139,12 @@ class LoadMonitor:
         self._thread = threading.Thread(target=self._run, name="napari-fbrs-cpuload", daemon=True)
         self._thread.start()
 
+    def stop(self) -> None:
+        """End the sampling thread (within one interval)."""
+        self._stop.set()
+
     def _run(self) -> None:
-        while True:
-            time.sleep(self.interval_s)
+        while not self._stop.wait(self.interval_s):
             try:
                 self.sample()
             except (OSError, ValueError):  # /proc went away: keep the history we have
