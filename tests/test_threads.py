@@ -131,7 +131,11 @@ def test_a_bad_thread_count_is_one_line_and_exit_2(value):
 
 @pytest.mark.parametrize(
     ("argv", "role", "adaptive"),
-    [(["models"], "interactive", True), (["train", "--help"], "batch", False)],
+    [
+        (["models"], "interactive", True),
+        (["train", "--help"], "batch", False),
+        (["evaluate", "--help"], "batch", False),
+    ],
 )
 def test_the_cli_configures_before_torch_with_the_commands_role(argv, role, adaptive):
     code = (

@@ -9,16 +9,18 @@ turns on the cores with the one that still has work, and a NoBRS click went from
 (issue 16). ``PASSIVE`` everywhere fixed that, but made every idle click 1.2-1.7x slower than
 spinning and training 1.36x slower (issue 21). So the policy now depends on the job:
 
-* **interactive** (the widget and every command but ``train``): no wait policy is set, so
-  libgomp spins a moment at a barrier and then sleeps (nothing burns a core between clicks,
-  which ``ACTIVE`` would), and **every click chooses its thread count** from the cores that
-  are idle at that moment: :func:`threads_for_click` (called by ``Predictor.predict``, the one
-  path of every click: widget, ``predict``, ``evaluate``, propagation, Python) takes torch's
-  own count less one per core other processes kept busy over the last second
-  (:mod:`napari_fbrs.cpuload`: ``/proc/stat`` less this process's own CPU time), at least 1.
-  One thread runs every parallel region inline: no barrier, nothing to collapse.
-* **batch** (``train``, a long job the user started): torch's defaults, every thread, no
-  monitor.
+* **interactive** (the widget, ``predict`` and the other commands that click): no wait
+  policy is set, so libgomp spins a moment at a barrier and then sleeps (nothing burns a core
+  between clicks, which ``ACTIVE`` would), and **every click chooses its thread count** from
+  the cores that are idle at that moment: :func:`threads_for_click` (called by
+  ``Predictor.predict``, the one path of every click: widget, ``predict``, propagation, and
+  Python code that called :func:`configure_threads`) takes torch's own count less one per
+  core other processes kept busy over the last second (:mod:`napari_fbrs.cpuload`:
+  ``/proc/stat`` less this process's own CPU time), at least 1. One thread runs every
+  parallel region inline: no barrier, nothing to collapse.
+* **batch** (``train`` and ``evaluate``, long jobs the user started): torch's defaults,
+  every thread, no monitor; the same count on every run, so an evaluation's BRS results (which
+  depend on the thread count through summation order) do not depend on the machine's load.
 
 What the user set wins: ``NAPARI_FBRS_THREADS=N`` fixes the count (exported as
 ``OMP_NUM_THREADS`` before torch starts, or applied with ``torch.set_num_threads`` when torch
@@ -57,7 +59,8 @@ time counts, whatever its priority (a nice-19 job makes clicks take one thread);
 ``/proc/stat`` shows the host's CPUs.
 
 Call :func:`configure_threads` once, before anything imports torch: the command line calls it
-first thing in ``napari_fbrs.cli.main`` (``train`` as batch, the others as interactive); the
+first thing in ``napari_fbrs.cli.main`` (``train`` and ``evaluate`` as batch, the others as
+interactive); the
 napari plugin calls it when its package is imported, which is before torch. It is idempotent:
 later calls return the first call's result and change nothing. This module and
 :mod:`napari_fbrs.cpuload` import only the standard library (torch only when it is already

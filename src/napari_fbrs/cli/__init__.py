@@ -12,8 +12,9 @@ stop of ``train`` and ``evaluate``, which still print and save what they finishe
 traceback therefore always means a bug.
 
 ``main`` first calls :func:`napari_fbrs.threads.configure_threads`, before any subcommand
-imports torch: ``train`` as a batch job (every core, OpenMP's default), every other command
-as interactive (each click takes the cores that are idle at that moment).
+imports torch: ``train`` and ``evaluate`` as batch jobs (every core, OpenMP's default, the
+same thread count on every run), every other command as interactive (each click takes the
+cores that are idle at that moment).
 """
 
 from __future__ import annotations
@@ -71,12 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Long jobs the user started, whose results must not depend on the machine's load: torch's
+#: default threads (BRS results depend on the thread count through summation order).
+BATCH_COMMANDS = ("train", "evaluate")
+
+
 def _role(argv: list[str] | None) -> Role:
-    """``batch`` for ``train`` (a long job the user started: every thread, spinning), else
-    ``interactive`` (clicks choose their threads from the idle cores). Read before parsing,
-    because the thread policy must be set before any subcommand imports torch."""
+    """``batch`` for :data:`BATCH_COMMANDS` (every thread, OpenMP's default waiting), else
+    ``interactive`` (each click takes the idle cores). Read before parsing, because the thread
+    policy must be set before any subcommand imports torch."""
     words = [w for w in (sys.argv[1:] if argv is None else argv) if not w.startswith("-")]
-    return "batch" if words[:1] == ["train"] else "interactive"
+    return "batch" if words[:1] and words[0] in BATCH_COMMANDS else "interactive"
 
 
 def main(argv: list[str] | None = None) -> int:
