@@ -63,34 +63,44 @@ def test_free_threads(full: int, others: float, expected: int) -> None:
     assert free_threads(full, others) == expected
 
 
+def _fake_readings(monkeypatch, readings: list[tuple[CpuTicks, float, float]]) -> None:
+    """Each reading of the monitor returns the next (ticks, own CPU s, monotonic s)."""
+    pending = iter(readings)
+    current: list = []
+
+    def fake_read(path: str | None = None) -> CpuTicks:
+        current[:] = next(pending)
+        return current[0]
+
+    class FakeTime:
+        process_time = staticmethod(lambda: current[1])
+        monotonic = staticmethod(lambda: current[2])
+
+    monkeypatch.setattr(cpuload, "read_proc_stat", fake_read)
+    monkeypatch.setattr(cpuload, "time", FakeTime)
+
+
 def test_monitor_uses_the_oldest_sample_of_its_window(monkeypatch) -> None:
-    readings = iter(
+    _fake_readings(
+        monkeypatch,
         [
             (CpuTicks(0, 0, 2), 0.0, 0.0),  # too old: outside the 1 s window at t = 1.6
             (CpuTicks(100, 200, 2), 0.0, 0.6),  # the window starts here
             (CpuTicks(250, 400, 2), 0.5, 1.6),  # +150 busy ticks, 50 of them ours
-        ]
+        ],
     )
-    current: list = []
-
-    def fake_read(path: str | None = None) -> CpuTicks:
-        current[:] = next(readings)
-        return current[0]
-
-    class FakeTime:
-        @staticmethod
-        def process_time() -> float:
-            return current[1]
-
-        @staticmethod
-        def monotonic() -> float:
-            return current[2]
-
-    monkeypatch.setattr(cpuload, "read_proc_stat", fake_read)
-    monkeypatch.setattr(cpuload, "time", FakeTime)
     monitor = LoadMonitor(interval_s=0.2, window_s=1.0)
     monitor.sample()
     monitor.sample()
+    assert monitor.others() == pytest.approx(1.0)
+
+
+def test_monitor_without_a_recent_sample_uses_the_newest_old_one(monkeypatch) -> None:
+    _fake_readings(
+        monkeypatch, [(CpuTicks(0, 0, 2), 0.0, 0.0), (CpuTicks(100, 200, 2), 0.0, 10.0)]
+    )
+    monitor = LoadMonitor(interval_s=0.2, window_s=1.0)
+    monitor.sample()  # then no sampling thread (as in a forked child): 10 s pass
     assert monitor.others() == pytest.approx(1.0)
 
 

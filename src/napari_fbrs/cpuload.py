@@ -160,4 +160,6 @@ class LoadMonitor:
         with self._lock:
             history = list(self._samples)
         recent = [s for s in history if now.at - s.at <= self.window_s]
-        return busy_by_others(recent[0], now, self._ticks_per_second)
+        # no sample in the window (a forked child has no sampling thread): the newest one
+        since = recent[0] if recent else (history[-1] if history else now)
+        return busy_by_others(since, now, self._ticks_per_second)
