@@ -1,7 +1,9 @@
 """``napari_fbrs.cpuload``: the arithmetic of "cores other processes keep busy", on synthetic
-``/proc/stat`` readings (no timing, no real load)."""
+``/proc/stat`` readings (no real load, nothing timed), and the sampling thread's life."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
@@ -108,3 +110,18 @@ def test_proc_stat_readable_answers_for_a_missing_file(tmp_path) -> None:
     assert cpuload.proc_stat_readable(str(tmp_path / "nope")) is False
     (tmp_path / "stat").write_text(STAT)
     assert cpuload.proc_stat_readable(str(tmp_path / "stat")) is True
+
+
+@pytest.mark.skipif(not cpuload.proc_stat_readable(), reason="needs Linux /proc/stat")
+def test_the_sampling_thread_runs_and_stops() -> None:
+    monitor = LoadMonitor(interval_s=0.01, window_s=1.0)
+    monitor.start()
+    deadline = time.monotonic() + 10
+    while len(monitor._samples) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(monitor._samples) >= 3
+    assert 0.0 <= monitor.others() <= monitor._samples[-1].ticks.cpus
+    monitor.stop()
+    assert monitor._thread is not None
+    monitor._thread.join(timeout=5)
+    assert not monitor._thread.is_alive()
