@@ -181,3 +181,18 @@ def test_a_count_the_program_sets_between_clicks_wins():
     )
     got = _run(code, _clean_env())
     assert (got["adaptive"], got["click"], got["after_click"]) == (True, [None, None], 2)
+
+
+def test_a_pool_thread_with_an_older_count_still_adapts():
+    """OpenMP keeps a count per thread: a pooled worker thread that last saw 2 threads is not
+    a program's choice (the widget's clicks run on a thread pool)."""
+    code = _REPORT.format(before="", role="").replace(
+        "click = threads.threads_for_click()",
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "pool = ThreadPoolExecutor(1)\n"
+        "pool.submit(torch.get_num_threads).result()  # the pool thread starts with the default\n"
+        "threads.threads_for_click()  # this thread: one thread (every core is taken)\n"
+        "click = [pool.submit(threads.threads_for_click).result(), threads._monitor is not None]",
+    )
+    got = _run(code, _clean_env())
+    assert got["click"] == [1, True]

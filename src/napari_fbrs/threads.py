@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
@@ -107,7 +108,9 @@ class ThreadSettings:
 _settings: ThreadSettings | None = None
 _monitor: LoadMonitor | None = None
 _full_threads: int | None = None
-_last_set: int | None = None
+#: The count the last click set, per thread: OpenMP keeps a count per thread (a thread pool
+#: may run the next click on another thread that still has an older count).
+_last_set = threading.local()
 
 
 def requested_threads() -> int | None:
@@ -126,8 +129,8 @@ def requested_threads() -> int | None:
 
 def configure_threads(role: Role = "interactive") -> ThreadSettings:
     """Choose the thread policy for this process (see the module doc); ``role`` is
-    ``"interactive"`` (clicks: the widget, ``predict``, ``evaluate``...) or ``"batch"``
-    (``train``: all threads, no adaptation).
+    ``"interactive"`` (clicks: the widget, ``predict``...) or ``"batch"`` (``train``,
+    ``evaluate``: all threads, no adaptation).
 
     Idempotent: later calls return the first call's result and change nothing. Raises
     ValueError when ``NAPARI_FBRS_THREADS`` is not a positive integer (and then changes
@@ -165,18 +168,18 @@ def threads_for_click() -> int | None:
     """Set torch's thread count for the click about to run: torch's full count less one per
     core that other processes keep busy (at least 1). Returns the count, or None when this
     process does not adapt (not configured as interactive, a fixed count, torch imported
-    first, no /proc/stat, or the program set a count with ``torch.set_num_threads`` since
-    the last click: its count wins from then on), and then changes nothing.
+    first, no /proc/stat, or the program set a count with ``torch.set_num_threads`` on this
+    thread since its last click: its count wins from then on), and then changes nothing.
 
     Call it on the thread that runs the click: OpenMP keeps the count per thread.
     """
-    global _full_threads, _last_set, _monitor
+    global _full_threads, _monitor
     if _monitor is None:
         return None
     import torch
 
     current = torch.get_num_threads()
-    if _last_set is not None and current != _last_set:
+    if getattr(_last_set, "count", current) != current:
         _monitor.stop()  # the program chose a count on purpose: stop adapting for good
         _monitor = None
         return None
@@ -188,5 +191,5 @@ def threads_for_click() -> int | None:
         threads = _full_threads
     if threads != current:
         torch.set_num_threads(threads)
-    _last_set = threads
+    _last_set.count = threads
     return threads
