@@ -9,15 +9,22 @@ benchmark (``bench_predict.py --busy``; ``bench_widget.py`` can reuse it).
 The load is ``cores`` plain Python processes, each spinning in ``while True: pass``: one full
 core apiece, at the caller's priority, touching no memory, so the measured slowdown is CPU
 sharing alone.
+
+:class:`BackgroundLoad` says how idle the machine was: the cores kept busy by processes other
+than this one and its (finished) children over a block, from ``/proc/stat``, so an "idle"
+figure can state that nothing else ran.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from napari_fbrs.cpuload import CpuTicks, Sample, busy_by_others, read_proc_stat
 
 _SPIN = "while True:\n    pass\n"
 
@@ -48,3 +55,48 @@ def busy_processes(cores: int = 1, settle_s: float = 0.5) -> Iterator[list[int]]
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+class BackgroundLoad:
+    """``with BackgroundLoad() as load: ...``; then ``load.cores``: the cores kept busy by
+    other processes during the block (this process and children it waited for excluded), or
+    None without ``/proc/stat``. Only children that finished inside the block are excluded:
+    busy processes that still run count as background."""
+
+    def __init__(self) -> None:
+        self.cores: float | None = None
+        self._start: Sample | None = None
+
+    @staticmethod
+    def _sample() -> Sample | None:
+        try:
+            ticks: CpuTicks = read_proc_stat()
+        except (OSError, ValueError):
+            return None
+        t = os.times()
+        return Sample(
+            ticks, t.user + t.system + t.children_user + t.children_system, time.monotonic()
+        )
+
+    def __enter__(self) -> BackgroundLoad:
+        self._start = self._sample()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._sample()
+        if self._start is not None and end is not None:
+            self.cores = busy_by_others(self._start, end, float(os.sysconf("SC_CLK_TCK")))
+
+
+def idle_load(seconds: float = 1.0) -> float | None:
+    """Cores other processes keep busy over ``seconds`` now (None without ``/proc/stat``)."""
+    with BackgroundLoad() as load:
+        time.sleep(seconds)
+    return load.cores
+
+
+def describe_load(cores: float | None) -> str:
+    """``"0.02 cores busy (idle)"``, for a benchmark's output."""
+    if cores is None:
+        return "background load unknown (no /proc/stat)"
+    return f"{cores:.2f} cores busy{' (idle)' if cores < 0.1 else ' (NOT idle)'}"

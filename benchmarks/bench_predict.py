@@ -30,10 +30,14 @@ architecture and the previous built-in hrnet18s_ocr64 (random weights: same comp
 
 ``--busy`` measures something else: the latency of a NoBRS click of the built-in model on a
 128 x 128 and an 800 px image (the whole image through the network), on an idle CPU and while
-a competing process spins on one core (``benchmarks/_busy.py``), for torch's default threads
-and OpenMP wait policy, for one thread, for ``OMP_WAIT_POLICY=PASSIVE`` and for what
-``napari_fbrs.threads.configure_threads()`` chooses (the CLI and the widget use it). Goal
-(issue 16): loaded at most 2x quiet.
+a competing process spins on one core (``benchmarks/_busy.py``), for ``OMP_WAIT_POLICY=ACTIVE``
+(the idle reference), torch's default threads and wait policy, one thread,
+``OMP_WAIT_POLICY=PASSIVE`` and what ``napari_fbrs.threads.configure_threads()`` does (the CLI
+and the widget use it: threads per click from the idle cores). It states the background load
+(from ``/proc/stat``) before, during each idle run and after. Goals (issues 16, 21): idle
+within 1.1x of ACTIVE, loaded at most 2x idle. ``--checkpoint`` takes any checkpoint (e.g.
+``../shared/reference/checkpoints/hrnet18_ocr64_random_fp16.pth``), ``--busy-settings`` a
+subset of the rows.
 
 The clicks: the original NoC clicker on the sheep ground truth, fed with "painted disk"
 predictions (radius 0.2 x longest side) instead of network output, exactly how the reference
@@ -327,13 +331,24 @@ def defaults_table(models: list[str], modes: list[str], num_clicks: int) -> list
 
 # -- --busy: click latency on a shared CPU ------------------------------------------------------
 #: name -> environment of the child (None: call configure_threads() in the child instead).
+#: The first row is the reference the idle figures are compared with (issue 21).
 THREAD_SETTINGS: dict[str, dict[str, str] | None] = {
-    "torch default (all cores, spin)": {},
-    "1 thread": {"OMP_NUM_THREADS": "1"},
-    "all cores, PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
-    "1 thread, PASSIVE": {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"},
-    "configure_threads()": None,
+    "ACTIVE": {"OMP_WAIT_POLICY": "ACTIVE"},
+    "default": {},
+    "1-thread": {"OMP_NUM_THREADS": "1"},
+    "PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "spin-3e6": {"GOMP_SPINCOUNT": "3000000"},
+    "per-click": None,
 }
+SETTING_LABELS = {
+    "ACTIVE": "ACTIVE (spin, never sleep)",
+    "default": "torch default (spin, then sleep)",
+    "1-thread": "1 thread",
+    "PASSIVE": "all cores, PASSIVE (until #21)",
+    "spin-3e6": "GOMP_SPINCOUNT=3e6 (~30 ms spin)",
+    "per-click": "configure_threads(): per click",
+}
+BUSY_DEFAULT_SETTINGS = "ACTIVE,default,1-thread,PASSIVE,per-click"
 
 
 def busy_inputs(size: int, num_clicks: int) -> tuple[np.ndarray, list[tuple[int, int, bool]]]:
@@ -368,36 +383,46 @@ def run_busy_child(size: int, num_clicks: int, checkpoint: str, configure: bool)
     predictor = Predictor(model, config)
     predictor.set_image(image)
     predictor.predict(clicks[:1])  # warm-up: allocations, oneDNN kernel selection
-    seconds = []
+    seconds, threads = [], []
     for k in range(1, len(clicks) + 1):
         predictor.predict(clicks[:k])
         seconds.append(predictor.last.seconds)
+        threads.append(predictor.last.threads or torch.get_num_threads())
     return {
         "seconds": seconds,
-        "threads": torch.get_num_threads(),
+        "threads": threads,
         "wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
         "shape": list(image.shape[:2]),
     }
 
 
-def busy_table(sizes: list[int], num_clicks: int, checkpoint: str, cores: int) -> list[dict]:
-    """Every thread setting x size, quiet and with ``cores`` busy processes; print a table."""
-    from _busy import busy_processes
+def _thread_counts(threads: list[int]) -> str:
+    return "/".join(str(t) for t in sorted(set(threads), reverse=True))
+
+
+def busy_table(
+    sizes: list[int], num_clicks: int, checkpoint: str, cores: int, settings: list[str]
+) -> list[dict]:
+    """Every thread setting x size, idle and with ``cores`` busy processes; print a table."""
+    from _busy import BackgroundLoad, busy_processes, describe_load, idle_load
 
     me = str(Path(__file__).resolve())
     print(
         f"NoBRS click latency, {checkpoint} model, {usable_cpus()} usable CPUs; loaded = "
-        f"{cores} competing busy process(es); median of {num_clicks} clicks after a warm-up\n"
+        f"{cores} competing busy process(es); median of {num_clicks} clicks after a warm-up; "
+        f"before starting: {describe_load(idle_load())}\n"
     )
     header = (
         f"| {'threads / wait policy':32s} | {'image':>9s} | {'threads':>7s} | "
-        f"{'quiet s':>7s} | {'loaded s':>8s} | {'loaded/quiet':>12s} |"
+        f"{'idle s':>7s} | {'vs ACTIVE':>9s} | {'background':>10s} | {'loaded s':>8s} | "
+        f"{'loaded/idle':>11s} |"
     )
     print(header)
     print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|", flush=True)
-    rows = []
+    rows, reference = [], {}
     for size in sizes:
-        for name, env in THREAD_SETTINGS.items():
+        for name in settings:
+            env = THREAD_SETTINGS[name]
             child_env = {
                 k: v
                 for k, v in os.environ.items()
@@ -406,17 +431,27 @@ def busy_table(sizes: list[int], num_clicks: int, checkpoint: str, cores: int) -
             child_env.update(env or {})
             args = [me, "--busy-child", str(size), str(num_clicks), checkpoint]
             args.append("1" if env is None else "0")
-            quiet = run_child(args, env=child_env)
+            with BackgroundLoad() as background:
+                quiet = run_child(args, env=child_env)
             with busy_processes(cores):
                 loaded = run_child(args, env=child_env)
             q, lo = statistics.median(quiet["seconds"]), statistics.median(loaded["seconds"])
+            reference.setdefault(size, q)  # the first setting's idle click
             shape = "x".join(map(str, quiet["shape"]))
+            threads = f"{_thread_counts(quiet['threads'])}, {_thread_counts(loaded['threads'])}"
+            bg = "?" if background.cores is None else f"{background.cores:.2f}"
             print(
-                f"| {name:32s} | {shape:>9s} | {quiet['threads']:>7d} | {q:7.3f} | "
-                f"{lo:8.3f} | {lo / q:12.2f} |",
+                f"| {SETTING_LABELS[name]:32s} | {shape:>9s} | {threads:>7s} | {q:7.3f} | "
+                f"{q / reference[size]:9.2f} | {bg:>10s} | {lo:8.3f} | {lo / q:11.2f} |",
                 flush=True,
             )
             rows.append({"setting": name, "size": size, "quiet": quiet, "loaded": loaded})
+    print(
+        "\nidle: nothing else ran but the machine's background ('background': cores other "
+        "processes kept busy during the idle run, from /proc/stat); vs ACTIVE: idle time over "
+        f"the first row's; threads: idle, loaded (per click when they differ); after the run: "
+        f"{describe_load(idle_load())}"
+    )
     return rows
 
 
@@ -455,6 +490,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--busy-clicks", type=int, default=4, help="--busy timed clicks [4]")
     parser.add_argument("--busy-cores", type=int, default=1, help="--busy busy processes [1]")
     parser.add_argument("--checkpoint", default="default", help="--busy model [default]")
+    parser.add_argument(
+        "--busy-settings",
+        default=BUSY_DEFAULT_SETTINGS,
+        help=f"--busy rows, of {','.join(THREAD_SETTINGS)}; the first is the idle reference "
+        f"[{BUSY_DEFAULT_SETTINGS}]",
+    )
     parser.add_argument("--busy-child", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument(
         "--widget-defaults",
@@ -493,7 +534,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.busy:
         sizes = [int(v) for v in args.busy_sizes.split(",")]
-        rows = busy_table(sizes, args.busy_clicks, args.checkpoint, args.busy_cores)
+        settings = args.busy_settings.split(",")
+        rows = busy_table(sizes, args.busy_clicks, args.checkpoint, args.busy_cores, settings)
         if args.json:
             from napari_fbrs.atomic import atomic_write_text
 

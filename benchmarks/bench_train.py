@@ -10,6 +10,15 @@ keeps peak RSS meaningful. Nothing is asserted; the numbers are printed as a tab
 
     python benchmarks/bench_train.py --quick          # a smoke run: CPU, NoBRS, few steps
     python benchmarks/bench_train.py --devices cuda --batch 32
+
+Thread policies (issue 21): every row runs under ``train``'s own policy,
+``napari_fbrs.threads.configure_threads("batch")`` (torch's defaults: OpenMP spins a moment at
+a barrier, then sleeps); ``--policies`` adds the alternatives (``OMP_WAIT_POLICY=ACTIVE`` /
+``PASSIVE``, ``GOMP_SPINCOUNT`` values) so the table shows how far ``train``'s policy is from
+the best one (goal: within 1.05x), e.g.::
+
+    python benchmarks/bench_train.py --archs efficientnet_lite0_fpn96 --threads 2 \
+        --modes NoBRS --steps 6 --policies train,ACTIVE,PASSIVE,spin-3e6
 """
 
 from __future__ import annotations
@@ -27,6 +36,16 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "training" / "sbd_hrnet18_ocr64.toml"
+#: name -> environment of the worker (None: configure_threads("batch") in the worker, as the
+#: ``train`` command does).
+POLICIES: dict[str, dict[str, str] | None] = {
+    "train": None,
+    "ACTIVE": {"OMP_WAIT_POLICY": "ACTIVE"},
+    "PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "spin-3e6": {"GOMP_SPINCOUNT": "3000000"},
+    "spin-3e4": {"GOMP_SPINCOUNT": "30000"},
+}
+_OMP_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "NAPARI_FBRS_THREADS")
 
 
 class _Objects:
@@ -74,6 +93,10 @@ def _peak_rss_mb() -> float:
 
 def worker(args: argparse.Namespace) -> dict[str, object]:
     """One row: train ``args.steps`` steps and evaluate, in this process."""
+    if args.policy == "train":
+        from napari_fbrs.threads import configure_threads
+
+        configure_threads("batch")  # before torch starts, as the train command
     import torch
 
     from napari_fbrs.evaluation.noc import EvalSettings, evaluate_dataset
@@ -129,6 +152,7 @@ def worker(args: argparse.Namespace) -> dict[str, object]:
         evals[mode] = result.seconds_per_click
     return {
         "arch": args.arch,
+        "policy": args.policy,
         "device": str(device),
         "batch": args.batch,
         "crop": f"{crop[0]}x{crop[1]}",
@@ -146,6 +170,7 @@ def worker(args: argparse.Namespace) -> dict[str, object]:
 def _table(rows: list[dict[str, object]], modes: list[str]) -> str:
     head = [
         "arch",
+        "policy",
         "device",
         "batch",
         "crop",
@@ -158,12 +183,15 @@ def _table(rows: list[dict[str, object]], modes: list[str]) -> str:
     lines = [head]
     for r in rows:
         if "error" in r:
-            lines.append([str(r["arch"]), str(r["device"]), "-", "-", f"failed: {r['error']}"])
+            lines.append(
+                [str(r["arch"]), str(r["policy"]), str(r["device"]), "-", f"failed: {r['error']}"]
+            )
             continue
         cuda = r["peak_cuda_mb"]
         lines.append(
             [
                 str(r["arch"]),
+                str(r["policy"]),
                 str(r["device"]),
                 str(r["batch"]),
                 str(r["crop"]),
@@ -192,6 +220,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps (quick: 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--modes", default=None, help="default NoBRS,f-BRS-B (quick: NoBRS)")
+    parser.add_argument(
+        "--policies",
+        default="train",
+        help=f"thread policies, comma-separated, of {','.join(POLICIES)} [train]",
+    )
+    parser.add_argument("--policy", default="train", help=argparse.SUPPRESS)
     parser.add_argument("--worker", nargs=2, metavar=("ARCH", "DEVICE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.batch = args.batch or (2 if args.quick else 8)
@@ -217,22 +251,55 @@ def main() -> None:
         if args.devices
         else (["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.quick else []))
     )
+    from _busy import describe_load, idle_load
+
+    print(f"before starting: {describe_load(idle_load())}")
     rows = []
     for arch in args.archs.split(","):
         for device in devices:
-            command = [sys.executable, __file__, "--worker", arch, device]
-            command += ["--batch", str(args.batch), "--steps", str(args.steps)]
-            command += ["--threads", str(args.threads), "--modes", ",".join(args.modes)]
-            command += ["--quick"] if args.quick else []
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode != 0:
-                reason = (done.stderr.strip().splitlines() or ["?"])[-1]
-                rows.append({"arch": arch, "device": device, "error": reason})
-            else:
-                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(f"done: {arch} on {device}", file=sys.stderr)
+            for policy in args.policies.split(","):
+                rows.append(_run_worker(args, arch, device, policy))
+                print(f"done: {arch} on {device}, {policy}", file=sys.stderr)
     print(_table(rows, args.modes))
+    _print_policy_ratios(rows)
+    print(f"after the run: {describe_load(idle_load())}")
+
+
+def _run_worker(args: argparse.Namespace, arch: str, device: str, policy: str) -> dict:
+    """One row in a fresh process with ``policy``'s OpenMP environment."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in _OMP_VARS}
+    env.update(POLICIES[policy] or {})
+    command = [sys.executable, __file__, "--worker", arch, device, "--policy", policy]
+    command += ["--batch", str(args.batch), "--steps", str(args.steps)]
+    command += ["--threads", str(args.threads), "--modes", ",".join(args.modes)]
+    command += ["--quick"] if args.quick else []
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["?"])[-1]
+        return {"arch": arch, "device": device, "policy": policy, "error": reason}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _print_policy_ratios(rows: list[dict[str, object]]) -> None:
+    """Per architecture and device: the best policy's img/s over each policy's."""
+    groups: dict[tuple[object, object], list[dict[str, object]]] = {}
+    for r in rows:
+        if "error" not in r:
+            groups.setdefault((r["arch"], r["device"]), []).append(r)
+    for (arch, device), group in groups.items():
+        if len(group) < 2:
+            continue
+        best = max(float(r["train_images_per_s"]) for r in group)  # type: ignore[arg-type]
+        ratios = ", ".join(
+            f"{r['policy']} {best / float(r['train_images_per_s']):.3f}x"  # type: ignore[arg-type]
+            for r in group
+        )
+        print(f"{arch} on {device}: best img/s over each policy's: {ratios}")
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(REPO / "src"))
+    sys.path.insert(0, str(REPO / "benchmarks"))
     main()

@@ -19,10 +19,12 @@ Needs a display for the viewer run (``xvfb-run -a`` on a headless machine)::
     xvfb-run -a python benchmarks/bench_widget.py --mode f-BRS-B --clicks 5
     python benchmarks/bench_widget.py --worker-only --mode f-BRS-B   # QT_QPA_PLATFORM=offscreen
 
-``--busy N`` runs the same clicks twice, quiet and then with N competing busy processes
+``--busy N`` runs the same clicks twice, idle and then with N competing busy processes
 (``benchmarks/_busy.py``), and prints both latencies: on a shared CPU a click should stay within
-2x of its quiet time (issue 16; the threads are set as the widget sets them,
-``napari_fbrs.threads.configure_threads``, unless ``--threads`` is given).
+2x of its idle time (issues 16, 21; the threads are set as the widget sets them,
+``napari_fbrs.threads.configure_threads``: per click from the idle cores, unless ``--threads``
+fixes a count). The "idle" run states the background load (cores other processes kept busy
+during it, from ``/proc/stat``), so a figure taken on a busy machine shows it.
 
 ``--actions`` (issue 22) measures instead the longest event-loop block of three user actions,
 in a fresh process so the first one pays every import: opening the dock the first time,
@@ -47,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _busy import busy_processes  # noqa: E402
+from _busy import BackgroundLoad, busy_processes, describe_load, idle_load  # noqa: E402
 
 PLUGIN, WIDGET = "napari-fbrs", "f-BRS interactive segmentation"
 
@@ -142,6 +144,14 @@ def load_model(checkpoint: str):  # noqa: ANN201
     return build_model("hrnet18s_ocr64").eval(), "random hrnet18s_ocr64"
 
 
+def click_threads(session) -> str:  # noqa: ANN001
+    """The torch threads the session's last click ran with ("-" when not chosen per click)."""
+    predictor = getattr(session, "predictor", None)
+    predictor = getattr(predictor, "predictor", predictor)  # a local-window wrapper's engine
+    last = getattr(predictor, "last", None)
+    return str(last.threads) if last is not None and last.threads is not None else "-"
+
+
 def bench_viewer(args: argparse.Namespace) -> list[tuple]:
     import napari
     from skimage import data
@@ -182,6 +192,7 @@ def bench_viewer(args: argparse.Namespace) -> list[tuple]:
                 meter.longest * 1000,
                 meter.over_100ms,
                 f"{handlers.longest * 1000:.0f}",
+                click_threads(controller._session),
             )
         )
     viewer.close()
@@ -230,6 +241,7 @@ def bench_worker_only(args: argparse.Namespace) -> list[tuple]:
                 meter.longest * 1000,
                 meter.over_100ms,
                 "-",
+                click_threads(session),
             )
         )
     return rows
@@ -275,13 +287,13 @@ def _print(rows: list[tuple], title: str) -> None:
     print(title)
     print(
         "| click | sign | click -> mask shown (s) | network (s) | longest stall (ms) | "
-        "stalls > 100 ms | plugin Qt time, longest (ms) |"
+        "stalls > 100 ms | plugin Qt time, longest (ms) | threads |"
     )
-    print("|---:|:---:|---:|---:|---:|---:|---:|")
-    for index, sign, latency, network, stall, over, plugin in rows:
+    print("|---:|:---:|---:|---:|---:|---:|---:|---:|")
+    for index, sign, latency, network, stall, over, plugin, threads in rows:
         print(
             f"| {index} | {sign} | {latency:.3f} | {network:.3f} | {stall:.0f} | {over} | "
-            f"{plugin} |"
+            f"{plugin} | {threads} |"
         )
 
 
@@ -309,32 +321,41 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name} | {longest:.0f} | {over} |")
         return 0
 
+    import os
+
     from napari_fbrs.threads import configure_threads
 
+    if args.threads:  # a fixed count, as a user would fix it (no per-click adaptation)
+        os.environ["NAPARI_FBRS_THREADS"] = str(args.threads)
     configured = configure_threads()  # before torch starts its thread pool, as the widget
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = (
+        "per click from the idle cores"
+        if configured.adaptive
+        else f"{configured.num_threads or 'torch default'}"
+    )
+    print(f"before starting: {describe_load(idle_load())}")
     bench = bench_worker_only if args.worker_only else bench_viewer
     where = "worker only, no viewer" if args.worker_only else "napari viewer"
     medians = {}
     for cores in [0] + ([args.busy] if args.busy else []):
-        with busy_processes(cores):
+        with busy_processes(cores), BackgroundLoad() as background:
             rows = bench(args)
-        load = "quiet" if cores == 0 else f"{cores} busy process(es)"
+        load = (
+            f"idle (background: {describe_load(background.cores)})"
+            if cores == 0
+            else f"{cores} busy process(es)"
+        )
         _print(
             rows,
             f"\n{where} | {load} | mode: {args.mode} | ZoomIn: {args.zoom_in} | torch threads: "
-            f"{torch.get_num_threads()} (OMP_WAIT_POLICY={configured.wait_policy}) | "
-            "astronaut 512 x 512 RGB",
+            f"{threads} (OMP_WAIT_POLICY={configured.wait_policy}) | astronaut 512 x 512 RGB",
         )
         medians[load] = statistics.median(r[2] for r in rows)
     if len(medians) == 2:
         quiet, loaded = medians.values()
         print(
-            f"\nmedian click -> mask: quiet {quiet:.3f} s, loaded {loaded:.3f} s "
-            f"({loaded / quiet:.2f}x)"
+            f"\nmedian click -> mask: idle {quiet:.3f} s, loaded {loaded:.3f} s "
+            f"({loaded / quiet:.2f}x); after the run: {describe_load(idle_load())}"
         )
     return 0
 

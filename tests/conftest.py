@@ -6,6 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+import torch  # before any napari_fbrs module: see below
+
+# torch is imported before the plugin package or an in-process CLI call can run
+# napari_fbrs.threads.configure_threads(), which then finds torch loaded ("late") and leaves
+# the thread counts the tests choose alone (no per-click adaptation inside the test process;
+# tests/test_threads.py checks the policy in fresh interpreters).
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
@@ -35,7 +41,6 @@ def datasets_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model():
     """A seeded, randomly initialised small HRNet (hrnet18s_ocr64) in eval mode, frozen."""
-    import torch
 
     from napari_fbrs.model.registry import build_model
 
@@ -72,7 +77,6 @@ def one_torch_thread():
     """torch on one thread for the test (restored after): runs that compare results across
     processes must use the same threads per object, since BRS results depend on summation
     order."""
-    import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -12,7 +12,9 @@ stop of ``train`` and ``evaluate``, which still print and save what they finishe
 traceback therefore always means a bug.
 
 ``main`` first calls :func:`napari_fbrs.threads.configure_threads`, before any subcommand
-imports torch, so that torch's OpenMP pool sleeps instead of spinning when the CPU is shared.
+imports torch: ``train`` and ``evaluate`` as batch jobs (every core, OpenMP's default, the
+same thread count on every run), every other command as interactive (each click takes the
+cores that are idle at that moment).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from napari_fbrs.cli import annotate, evaluate, models, predict, train, view
 from napari_fbrs.cli.common import (
@@ -31,6 +33,9 @@ from napari_fbrs.cli.common import (
     CLIError,
 )
 from napari_fbrs.cli.options import add_predictor_options, predictor_config_from_args
+
+if TYPE_CHECKING:
+    from napari_fbrs.threads import Role
 
 __all__ = [
     "MASK_SUFFIXES",
@@ -67,12 +72,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Long jobs the user started, whose results must not depend on the machine's load: torch's
+#: default threads (BRS results depend on the thread count through summation order).
+BATCH_COMMANDS = ("train", "evaluate")
+
+
+def _role(argv: list[str] | None) -> Role:
+    """``batch`` for :data:`BATCH_COMMANDS` (every thread, OpenMP's default waiting), else
+    ``interactive`` (each click takes the idle cores). Read before parsing, because the thread
+    policy must be set before any subcommand imports torch."""
+    words = [w for w in (sys.argv[1:] if argv is None else argv) if not w.startswith("-")]
+    return "batch" if words[:1] and words[0] in BATCH_COMMANDS else "interactive"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand and return its exit code (argparse's own usage errors give 2)."""
     from napari_fbrs.threads import configure_threads
 
     try:
-        configure_threads()  # before torch is imported by any subcommand
+        configure_threads(_role(argv))  # before torch is imported by any subcommand
     except ValueError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

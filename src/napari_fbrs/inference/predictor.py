@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from napari_fbrs.model.dist_maps import encode_points
 from napari_fbrs.model.fusion import fast_inference_model
 from napari_fbrs.model.is_model import BRSFeatures, InteractiveModel
+from napari_fbrs.threads import threads_for_click
 
 from .brs import BRSObjective, click_masks, run_lbfgs, unpack_input_bias, unpack_scale_bias
 from .clicks import Click, check_inside
@@ -42,6 +43,8 @@ class ClickStats:
     lbfgs_evals: int = 0
     zoom_roi: tuple[int, int, int, int] | None = None
     backbone_runs: int = 0
+    #: torch threads the click ran with when they were chosen per click, else None
+    threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,7 @@ class Predictor:
         height, width = self.image_shape
         check_inside(clicks, height, width)
         start = time.perf_counter()
-        self.last = ClickStats()
+        self.last = ClickStats(threads=threads_for_click())  # the cores free right now
         with torch.no_grad():
             probs = self._predict(tuple(clicks), self._prev_input())
         if self.model.uses_prev_mask:
