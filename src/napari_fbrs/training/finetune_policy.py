@@ -1,0 +1,76 @@
+"""What a fine-tuning run does by default, and whether its result is worth keeping.
+
+Both are plain data and pure functions so that the widget, the benchmark
+(``benchmarks/bench_finetune.py``) and the tests share them: the defaults were chosen with that
+benchmark (see the README), and the keep decision is made on the NoC measured before and after
+on the held-out part of the user's own labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """One fine-tuning run: length, optimiser, what learns, and the NoC measurement.
+
+    ``freeze_backbone``: the ImageNet encoder (and its normalisation statistics, which a batch
+    of 4 crops of one kind of image would drag away) stays as it is; the click path, decoder
+    and classifier adapt. ``validation_samples`` / ``max_clicks`` size the NoC measurement
+    before and after: each of the two costs at most ``validation_samples * max_clicks`` NoBRS
+    clicks.
+    """
+
+    steps: int = 300
+    batch_size: int = 4
+    crop_size: int = 320
+    lr: float = 2e-4
+    backbone_lr_mult: float = 0.1
+    freeze_backbone: bool = True
+    object_zoom_prob: float = 0.5
+    validation_samples: int = 12
+    max_clicks: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"the number of iterations must be >= 1, got {self.steps}")
+        if self.validation_samples < 1 or self.max_clicks < 1:
+            raise ValueError("validation_samples and max_clicks must be >= 1")
+
+    @property
+    def max_noc_clicks(self) -> int:
+        """The most simulated clicks one NoC measurement (before or after) can take."""
+        return self.validation_samples * self.max_clicks
+
+
+class Verdict(Enum):
+    """How the fine-tuned model compares with the starting one on the held-out objects."""
+
+    BETTER = "better"
+    UNCHANGED = "unchanged"
+    WORSE = "worse"
+    UNMEASURED = "unmeasured"
+
+    @property
+    def keep_by_default(self) -> bool:
+        """Only a measured improvement is offered without asking the user."""
+        return self is Verdict.BETTER
+
+
+def compare_noc(before: dict[str, float], after: dict[str, float]) -> Verdict:
+    """NoC@85 decides (fewer clicks is better); on a tie NoC@90 does; no figure: unmeasured."""
+    keys = [key for key in ("noc@85", "noc@90") if key in before and key in after]
+    if not keys:
+        return Verdict.UNMEASURED
+    for key in keys:
+        if after[key] < before[key]:
+            return Verdict.BETTER
+        if after[key] > before[key]:
+            return Verdict.WORSE
+    return Verdict.UNCHANGED
+
+
+__all__ = ["FinetuneSettings", "Verdict", "compare_noc"]
