@@ -23,15 +23,15 @@ class FinetuneSettings:
     clicks.
     """
 
-    steps: int = 300
+    steps: int = 150
     batch_size: int = 4
     crop_size: int = 320
     lr: float = 2e-4
     backbone_lr_mult: float = 0.1
     freeze_backbone: bool = True
     object_zoom_prob: float = 0.5
-    validation_samples: int = 12
-    max_clicks: int = 10
+    validation_samples: int = 10
+    max_clicks: int = 8
     seed: int = 0
 
     def __post_init__(self) -> None:
