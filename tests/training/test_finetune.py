@@ -140,11 +140,11 @@ def test_cancelling_stops_at_once_and_exports_nothing(tmp_path, tiny_checkpoint)
     assert str(result.run_dir) in describe(result)  # kept (keep_run=True): named
 
 
-def test_the_verdict_is_decided_by_noc85_then_noc90() -> None:
+def test_the_verdict_counts_the_clicks_to_85_and_90_percent() -> None:
     before = {"noc@85": 4.0, "noc@90": 6.0}
-    assert compare_noc(before, {"noc@85": 3.0, "noc@90": 7.0}) is Verdict.BETTER
-    assert compare_noc(before, {"noc@85": 4.5, "noc@90": 5.0}) is Verdict.WORSE
-    assert compare_noc(before, {"noc@85": 4.0, "noc@90": 5.5}) is Verdict.BETTER
+    assert compare_noc(before, {"noc@85": 3.0, "noc@90": 6.5}) is Verdict.BETTER
+    assert compare_noc(before, {"noc@85": 4.5, "noc@90": 6.0}) is Verdict.WORSE
+    assert compare_noc(before, {"noc@85": 4.5, "noc@90": 5.0}) is Verdict.BETTER
     assert compare_noc(before, {"noc@85": 4.0, "noc@90": 6.0}) is Verdict.UNCHANGED
     assert compare_noc(before, {}) is Verdict.UNMEASURED
     assert compare_noc({"noc@85": 12.25}, {"noc@85": 13.0}) is Verdict.WORSE  # issue 22

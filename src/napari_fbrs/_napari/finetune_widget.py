@@ -55,13 +55,13 @@ FROM_LAYERS, FROM_FOLDER = "viewer layers", "folder"
 SETTINGS = FinetuneSettings()
 ITERATION_COST = (
     "One iteration = one optimiser step on a batch of {batch} crops of {crop} x {crop} px "
-    "(about 0.5-1 s on a 2-core CPU with the encoder frozen, much less on a GPU); the status "
+    "(about 1 s on a 2-core CPU with the encoder frozen, much less on a GPU); the status "
     "shows the measured time per iteration."
 )
 NOC_COST = (
     "Before and after training, NoC is measured on up to {objects} held-out objects with up to "
-    "{clicks} simulated clicks each, at most {total} clicks of 0.1-0.5 s on a CPU: each "
-    "measurement takes up to a few minutes on a 2-core CPU (the status says when it starts)."
+    "{clicks} simulated clicks each: at most {total} clicks of 0.1-1 s, measured at 20 s to "
+    "2 minutes per measurement on a 2-core CPU (nuclei, EM cells); the status says when."
 )
 KEEP_HINT = (
     "Only a model that needs fewer clicks on your held-out objects is added to Weights; "
