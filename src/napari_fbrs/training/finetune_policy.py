@@ -23,10 +23,10 @@ class FinetuneSettings:
     clicks.
     """
 
-    steps: int = 150
+    steps: int = 300
     batch_size: int = 4
     crop_size: int = 320
-    lr: float = 2e-4
+    lr: float = 5e-4
     backbone_lr_mult: float = 0.1
     freeze_backbone: bool = True
     object_zoom_prob: float = 0.5
