@@ -79,7 +79,14 @@ def run_set(name: str, args: argparse.Namespace, work: Path) -> dict[str, object
     _write_eval(eval_items, work / name / "eval")
     overrides = {
         key: getattr(args, key)
-        for key in ("steps", "lr", "freeze_backbone", "object_zoom_prob", "batch_size")
+        for key in (
+            "steps",
+            "lr",
+            "freeze_backbone",
+            "object_zoom_prob",
+            "batch_size",
+            "validation_samples",
+        )
         if getattr(args, key) is not None
     }
     settings = dataclasses.replace(FinetuneSettings(), **overrides)
@@ -144,6 +151,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--validation-samples", type=int, help="the panel's held-out objects")
     parser.add_argument("--object-zoom-prob", type=float)
     parser.add_argument("--freeze-backbone", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--json", type=Path, help="append each row as a JSON line")
