@@ -11,7 +11,12 @@ from napari_fbrs._napari import model_choice
 from napari_fbrs._napari.finetune_data import layer_pairs
 from napari_fbrs._napari.finetune_widget import FROM_FOLDER
 from napari_fbrs.model.checkpoint import load_checkpoint
-from napari_fbrs.training.finetune import LabelledImage, write_finetune_folder
+from napari_fbrs.training.finetune import (
+    FinetuneSettings,
+    LabelledImage,
+    Verdict,
+    write_finetune_folder,
+)
 
 from .helpers import messages
 
@@ -34,20 +39,21 @@ def discs(shape: tuple[int, ...] = (96, 96), count: int = 5, seed: int = 0):
 
 @pytest.fixture
 def small_run(monkeypatch):
-    """Shrink the run (crop 64, batch 2) so that the GUI test trains in seconds."""
+    """Shrink the run (crop 64, batch 2, one held-out object) so that it trains in seconds."""
     import torch
 
     from napari_fbrs._napari import finetune_widget
-    from napari_fbrs.training import finetune
 
     torch.set_num_threads(1)
-    original = finetune.finetune_folder
+    tiny = FinetuneSettings(batch_size=2, crop_size=64, validation_samples=1, max_clicks=5)
+    monkeypatch.setattr(finetune_widget, "SETTINGS", tiny)
 
-    def small(*args, **kwargs):
-        kwargs.update(batch_size=2, crop_size=64, validation_samples=1)
-        return original(*args, **kwargs)
 
-    monkeypatch.setattr(finetune_widget, "finetune_folder", small)
+def verdict_will_be(monkeypatch, verdict: Verdict) -> None:
+    """Whatever a tiny run measures, the comparison says ``verdict``."""
+    from napari_fbrs.training import finetune
+
+    monkeypatch.setattr(finetune, "compare_noc", lambda before, after: verdict)
 
 
 def test_layer_pairs_take_labelled_planes_with_the_layer_contrast(make_napari_viewer) -> None:
@@ -66,8 +72,9 @@ def test_layer_pairs_take_labelled_planes_with_the_layer_contrast(make_napari_vi
 
 @pytest.mark.gui
 def test_finetune_from_layers_offers_a_checkpoint_that_loads(
-    make_napari_viewer, qtbot, tmp_path, tiny_checkpoint, small_run, notifications
+    make_napari_viewer, qtbot, tmp_path, tiny_checkpoint, small_run, notifications, monkeypatch
 ) -> None:
+    verdict_will_be(monkeypatch, Verdict.BETTER)
     viewer = make_napari_viewer()
     image, labels = discs((160, 96), count=8)
     viewer.add_image(image, name="cells")
@@ -90,9 +97,9 @@ def test_finetune_from_layers_offers_a_checkpoint_that_loads(
     assert set(result.before) == {"noc@85", "noc@90"} == set(result.after)
     assert "NOC@90" in widget.status.text() and "mine.pth" in widget.status.text()
     assert load_checkpoint(output).arch == "hrnet18s_ocr64"
-    # the held-out band (last rows of the single image) was written beside the output
-    val = sorted((tmp_path / "mine_data" / "val" / "labels").iterdir())
-    assert len(val) == 1
+    assert "Better" in widget.status.text() and not widget.keep_button.enabled
+    # the copy of the data and the trainer's files are gone (not asked to keep them)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.pth"]
     # offered in the segmentation widget's chooser, and it loads from there
     offered = model_choice.ModelSource("file", str(output.resolve()))
     assert offered in segment.model_choice.choices
@@ -127,6 +134,8 @@ def test_finetune_from_a_folder_can_be_cancelled(
     assert widget.result.cancelled and widget.result.steps < 500
     assert not Path(tmp_path / "cancelled.pth").exists()
     assert "Cancelled" in widget.status.text()
+    assert not (tmp_path / "cancelled_run").exists() and not (tmp_path / "cancelled_data").exists()
+    assert "cancelled_run" not in widget.status.text()  # names no folder that does not exist
 
 
 @pytest.mark.gui
@@ -170,6 +179,8 @@ def test_the_status_names_each_phase_and_what_it_costs(
     widget.iterations.value = 2
     assert "p_data/" in widget.files.text() and "p_run/" in widget.files.text()
     assert "iteration" in widget.costs.text() and "NoC" in widget.costs.text()
+    assert "well under a minute" not in widget.costs.text()
+    assert "at most 5 clicks" in widget.costs.text()  # 1 object x 5 clicks (small_run)
     widget.start()
     qtbot.waitUntil(lambda: widget.result is not None, timeout=240_000)
     phases = [t for t in said if t.startswith(("Measuring", "Training", "Saving"))]
@@ -179,6 +190,7 @@ def test_the_status_names_each_phase_and_what_it_costs(
     assert any(t.startswith("Measuring NoC with the fine-tuned model") for t in phases)
     assert widget.result.checkpoint is not None
     assert not (tmp_path / "p_run").exists()  # the trainer's 50 MB files are not left behind
+    assert not (tmp_path / "p_data").exists()  # nor the copy of the training data
 
 
 @pytest.mark.gui
@@ -193,6 +205,8 @@ def test_cancel_while_measuring_noc_saves_nothing(
     assert widget.result.cancelled and widget.result.steps == 0
     assert not (tmp_path / "c.pth").exists()
     assert "Cancelled" in widget.status.text()
+    assert "c_run" not in widget.status.text() and "c_data" not in widget.status.text()
+    assert list(tmp_path.glob("c*")) == []
 
 
 @pytest.mark.gui
@@ -208,3 +222,46 @@ def test_closing_the_viewer_during_a_run_stops_it_quietly(
     assert not (tmp_path / "v.pth").exists()
     err = capfd.readouterr().err
     assert "has been deleted" not in err and "Traceback" not in err
+
+
+@pytest.mark.gui
+def test_a_worse_model_stays_out_of_weights_until_keep_anyway(
+    make_napari_viewer, qtbot, tmp_path, tiny_checkpoint, small_run, monkeypatch
+) -> None:
+    verdict_will_be(monkeypatch, Verdict.WORSE)
+    viewer, widget, said = _folder_widget(make_napari_viewer, tmp_path, tiny_checkpoint, "w.pth")
+    _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, SEGMENT)
+    selected = segment.model_choice.value
+    widget.iterations.value = 1
+    widget.start()
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=240_000)
+    qtbot.waitUntil(lambda: widget.start_button.enabled, timeout=30_000)
+    offered = model_choice.ModelSource("file", str((tmp_path / "w.pth").resolve()))
+    text = widget.status.text()
+    assert "NOC@85" in text and "->" in text  # before and after are shown
+    assert "not added to Weights" in text and "previous model stays selected" in text
+    assert offered not in segment.model_choice.choices
+    assert segment.model_choice.value == selected and widget.keep_button.enabled
+    widget.keep_button.native.click()
+    assert offered in segment.model_choice.choices
+    assert segment.model_choice.value == selected  # offered, not switched to
+    assert "Kept w.pth anyway" in widget.status.text() and not widget.keep_button.enabled
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("size", [(1280, 800), (1600, 1000), (1920, 1080)])
+def test_the_actions_stay_visible_beside_the_segmentation_dock(
+    make_napari_viewer, qtbot, size
+) -> None:
+    """Issue 22, defect 3: opened after the segmentation dock, the buttons were 0 px high."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(*size)
+    viewer.add_image(np.zeros((64, 64), np.uint8))
+    viewer.window.add_plugin_dock_widget(PLUGIN, SEGMENT)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
+    qtbot.waitUntil(lambda: widget.isVisible(), timeout=10_000)
+    qtbot.wait(50)  # let the dock layout settle
+    for button in (widget.start_button, widget.cancel_button, widget.keep_button):
+        native = button.native
+        assert native.height() >= native.minimumSizeHint().height() > 0, button.text
+        assert not native.visibleRegion().isEmpty(), button.text

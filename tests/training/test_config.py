@@ -69,7 +69,9 @@ def test_finetune_recipe_takes_the_architecture_from_the_checkpoint() -> None:
     config = load_recipe(RECIPES_DIR / "finetune_folder.toml")
     assert config.model.arch == "auto"
     assert config.data.kind == "folder"
-    assert config.train.lr < 5e-4 and config.train.epochs <= 20
+    # the built-in model's rate, for the decoder only: the encoder stays frozen (issue 22)
+    assert config.train.lr <= 5e-4 and config.train.epochs <= 20
+    assert config.model.freeze_backbone
 
 
 def test_dataset_kinds_agree_with_io() -> None:

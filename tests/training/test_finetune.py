@@ -12,13 +12,20 @@ from napari_fbrs.io.datasets import open_dataset
 from napari_fbrs.model.checkpoint import load_checkpoint
 from napari_fbrs.training.config import load_recipe
 from napari_fbrs.training.finetune import (
+    FinetuneSettings,
     LabelledImage,
+    Verdict,
     describe,
     finetune_config,
     finetune_folder,
+    finetune_items,
     split_for_validation,
     write_finetune_folder,
 )
+from napari_fbrs.training.finetune_policy import compare_noc
+
+#: A run that trains in seconds on the tiny test model.
+TINY = FinetuneSettings(steps=2, batch_size=2, crop_size=64, validation_samples=1, max_clicks=5)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,16 +81,17 @@ def test_written_folder_reads_back_as_a_folder_dataset(tmp_path) -> None:
 def test_config_matches_the_committed_recipe() -> None:
     """The widget's settings are those of training/finetune_folder.toml, except the run length."""
     recipe = load_recipe(REPO / "training" / "finetune_folder.toml")
-    ours = finetune_config("/data", steps=7)
+    ours = finetune_config("/data", FinetuneSettings(steps=7))
     for section in ("sampler", "augment", "loss"):
         assert getattr(ours, section) == getattr(recipe, section), section
     assert ours.model.arch == recipe.model.arch == "auto"
-    assert ours.train.lr == recipe.train.lr
-    assert ours.train.backbone_lr_mult == recipe.train.backbone_lr_mult
-    assert ours.train.batch_size == recipe.train.batch_size
+    assert ours.model.freeze_backbone == recipe.model.freeze_backbone
+    for key in ("lr", "backbone_lr_mult", "batch_size", "channels_last"):
+        assert getattr(ours.train, key) == getattr(recipe.train, key), key
+    assert ours.data.crop_size == recipe.data.crop_size
     assert ours.data.epoch_len == 7 * ours.train.batch_size and ours.train.epochs == 1
     with pytest.raises(ValueError, match=">= 1"):
-        finetune_config("/data", steps=0)
+        FinetuneSettings(steps=0)
 
 
 def test_finetune_runs_reports_noc_and_exports_a_loadable_checkpoint(
@@ -97,16 +105,13 @@ def test_finetune_runs_reports_noc_and_exports_a_loadable_checkpoint(
         tmp_path / "data",
         tiny_checkpoint,
         output,
-        steps=2,
-        batch_size=2,
-        crop_size=64,
-        validation_samples=1,
+        TINY,
         on_step=lambda step, total, loss: seen.append((step, total)),
     )
     assert seen == [(1, 2), (2, 2)]
     assert result.checkpoint == output and not result.cancelled
     assert set(result.before) == set(result.after) == {"noc@85", "noc@90"}
-    assert all(1 <= v <= 20 for v in [*result.before.values(), *result.after.values()])
+    assert all(1 <= v <= 5 for v in [*result.before.values(), *result.after.values()])
     assert result.validation_samples == 1
     loaded = load_checkpoint(output)
     assert loaded.arch == "hrnet18s_ocr64"
@@ -114,7 +119,7 @@ def test_finetune_runs_reports_noc_and_exports_a_loadable_checkpoint(
     assert "training_state" not in torch.load(output, weights_only=True)
     assert "NOC@90" in describe(result) and str(output) in describe(result)
     with pytest.raises(FileExistsError):
-        finetune_folder(tmp_path / "data", tiny_checkpoint, output, steps=1)
+        finetune_folder(tmp_path / "data", tiny_checkpoint, output, TINY)
 
 
 def test_cancelling_stops_at_once_and_exports_nothing(tmp_path, tiny_checkpoint) -> None:
@@ -125,13 +130,49 @@ def test_cancelling_stops_at_once_and_exports_nothing(tmp_path, tiny_checkpoint)
         tmp_path / "data",
         tiny_checkpoint,
         output,
-        steps=50,
-        batch_size=2,
-        crop_size=64,
-        validation_samples=1,
+        FinetuneSettings(steps=50, batch_size=2, crop_size=64, validation_samples=1),
         on_step=lambda step, total, loss: False,
     )
     assert result.cancelled and result.steps == 1
     assert result.checkpoint is None and not output.exists()
     assert (result.run_dir / "last.pth").is_file()  # resumable with napari-fbrs train --resume
     assert "Cancelled after 1 steps" in describe(result)
+    assert str(result.run_dir) in describe(result)  # kept (keep_run=True): named
+
+
+def test_the_verdict_counts_the_clicks_to_85_and_90_percent() -> None:
+    before = {"noc@85": 4.0, "noc@90": 6.0}
+    assert compare_noc(before, {"noc@85": 3.0, "noc@90": 6.5}) is Verdict.BETTER
+    assert compare_noc(before, {"noc@85": 4.5, "noc@90": 6.0}) is Verdict.WORSE
+    assert compare_noc(before, {"noc@85": 4.5, "noc@90": 5.0}) is Verdict.BETTER
+    assert compare_noc(before, {"noc@85": 4.0, "noc@90": 6.0}) is Verdict.UNCHANGED
+    assert compare_noc(before, {}) is Verdict.UNMEASURED
+    assert compare_noc({"noc@85": 12.25}, {"noc@85": 13.0}) is Verdict.WORSE  # issue 22
+    assert Verdict.BETTER.keep_by_default
+    assert not any(v.keep_by_default for v in (Verdict.WORSE, Verdict.UNCHANGED))
+    assert not Verdict.UNMEASURED.keep_by_default
+
+
+def test_finetune_items_leaves_only_the_checkpoint(tmp_path, tiny_checkpoint) -> None:
+    """The copy of the data (x_data/) and the trainer's files (x_run/) go unless kept."""
+    torch.set_num_threads(1)
+    items = [blobs(s) for s in range(3)]
+    result = finetune_items(items, tiny_checkpoint, tmp_path / "x.pth", TINY)
+    assert result.checkpoint == tmp_path / "x.pth" and result.verdict in Verdict
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.pth"]
+    assert "x_run" not in describe(result) and "x_data" not in describe(result)
+    kept = finetune_items(items, tiny_checkpoint, tmp_path / "k.pth", TINY, keep_files=True)
+    assert (tmp_path / "k_data" / "train").is_dir() and (tmp_path / "k_run").is_dir()
+    assert "k_data" in describe(kept) and "k_run" in describe(kept)
+
+
+def test_cancel_before_training_names_no_missing_folder(tmp_path, tiny_checkpoint) -> None:
+    """Cancelled while measuring NoC: the trainer never ran, so no x_run/ is mentioned."""
+    torch.set_num_threads(1)
+    items = [blobs(s) for s in range(3)]
+    result = finetune_items(
+        items, tiny_checkpoint, tmp_path / "c.pth", TINY, should_stop=lambda: True
+    )
+    assert result.cancelled and result.steps == 0 and result.verdict is Verdict.UNMEASURED
+    assert list(tmp_path.iterdir()) == []
+    assert describe(result) == "Cancelled after 0 steps; nothing was exported."

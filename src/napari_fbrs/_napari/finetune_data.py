@@ -7,8 +7,6 @@ tuned on what it will see.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from napari.layers import Image, Labels
 
@@ -40,16 +38,4 @@ def layer_pairs(image: Image, labels: Labels) -> list[LabelledImage]:
         items.append(LabelledImage(name, rgb, plane_ids.astype(np.int64)))
     if not items:
         raise ValueError(f"labels {labels.name!r} hold no objects: paint some first")
-    return items
-
-
-def folder_pairs(folder: Path) -> list[LabelledImage]:
-    """Every image of a ``folder`` dataset (``images/`` + ``labels/``) with its labels."""
-    from napari_fbrs.io.datasets import open_dataset
-
-    dataset = open_dataset("folder", folder)
-    items = []
-    for i in range(dataset.num_images()):
-        image, ids = dataset.load_instances(i)
-        items.append(LabelledImage(dataset.image_name(i), image, np.maximum(ids, 0)))
     return items

@@ -4,14 +4,19 @@ The user picks labelled data (an image layer and a labels layer of the viewer, o
 images/ + labels/), a starting model, a number of iterations and where to save. Training runs
 in a worker thread (the viewer stays responsive) with a napari progress bar and can be
 cancelled; the widget then reports validation NoC before and after on held-out data and offers
-the new checkpoint in the segmentation widget's model chooser. The work itself is
-:func:`napari_fbrs.training.finetune.finetune_folder`.
+the new checkpoint in the segmentation widget's model chooser only when it got better (a worse
+one is added only by *Keep anyway*). The work itself is
+:func:`napari_fbrs.training.finetune.finetune_items`.
+
+The actions (Fine-tune, Cancel, Keep anyway) sit above a scroll area that holds the rest, so
+that they keep their height beside the segmentation dock on a short screen.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import napari
@@ -28,30 +33,39 @@ from napari.layers import Image, Labels
 from napari.qt.threading import FunctionWorker, create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QObject, Signal
-from qtpy.QtWidgets import QLabel, QSizePolicy, QVBoxLayout
+from qtpy.QtCore import QObject, Qt, Signal
+from qtpy.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from napari_fbrs.training.finetune import (
     FinetuneResult,
     LabelledImage,
     describe,
-    finetune_folder,
-    write_finetune_folder,
+    finetune_items,
+    folder_items,
 )
+from napari_fbrs.training.finetune_policy import FinetuneSettings, Verdict
 
 from .docking import ClosesWithDock
-from .finetune_data import folder_pairs, layer_pairs
+from .finetune_data import layer_pairs
 from .model_choice import ModelSource, checkpoint_path, model_choices, register_checkpoint
 from .slots import qt_slot
 
 FROM_LAYERS, FROM_FOLDER = "viewer layers", "folder"
+#: What a run does; tests shrink it. The defaults were chosen with benchmarks/bench_finetune.py.
+SETTINGS = FinetuneSettings()
 ITERATION_COST = (
-    "One iteration = one optimiser step on a batch of 4 crops of 320 x 320 px (about 1-3 s on "
-    "a laptop CPU, much less on a GPU); the status shows the measured time per iteration."
+    "One iteration = one optimiser step on a batch of {batch} crops of {crop} x {crop} px "
+    "(about 1 s on a 2-core CPU with the encoder frozen, much less on a GPU); the status "
+    "shows the measured time per iteration."
 )
 NOC_COST = (
-    "Before and after training, NoC is measured on up to 20 held-out objects with up to 20 "
-    "simulated clicks each (about 0.1-0.5 s per click on a CPU): usually well under a minute."
+    "Before and after training, NoC is measured on up to {objects} held-out objects with up to "
+    "{clicks} simulated clicks each: at most {total} clicks of 0.1-1 s, measured at 20 s to "
+    "2 minutes per measurement on a 2-core CPU (nuclei, EM cells); the status says when."
+)
+KEEP_HINT = (
+    "Only a model that needs fewer clicks on your held-out objects is added to Weights; "
+    "a worse one is added only if you press Keep anyway."
 )
 PHASES = {
     "before": "Measuring NoC with the starting model on {n} held-out objects at most...",
@@ -84,12 +98,25 @@ class FinetuneWidget(ClosesWithDock):
         self.model_file = FileEdit(
             label="or file", mode="r", filter="*.pth", nullable=True, value=None
         )
-        self.iterations = SpinBox(label="Iterations", value=100, min=1, max=100_000, step=10)
-        self.iterations.tooltip = ITERATION_COST
+        self.iterations = SpinBox(
+            label="Iterations", value=SETTINGS.steps, min=1, max=100_000, step=10
+        )
+        self.iterations.tooltip = _iteration_cost()
         self.output = FileEdit(label="Save as", mode="w", filter="*.pth", value=_default_output())
-        self.keep_run = CheckBox(text="Keep the trainer's files (to resume; about 50 MB)")
+        self.keep_run = CheckBox(
+            text="Keep the copy of the data and the trainer's files (to resume; about 50 MB)"
+        )
         self.start_button = PushButton(text="Fine-tune")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.keep_button = PushButton(text="Keep anyway", enabled=False)
+        self.keep_button.tooltip = (
+            "Add the fine-tuned model to Weights although it did not improve"
+        )
+        self.actions = Container(
+            widgets=[self.start_button, self.cancel_button, self.keep_button],
+            layout="horizontal",
+            labels=False,
+        )
         self.form = Container(
             widgets=[
                 self.data_source,
@@ -101,28 +128,16 @@ class FinetuneWidget(ClosesWithDock):
                 self.iterations,
                 self.output,
                 self.keep_run,
-                Container(
-                    widgets=[self.start_button, self.cancel_button],
-                    layout="horizontal",
-                    labels=False,
-                ),
             ]
         )
         self.status = QLabel("Choose labelled data, a starting model and Fine-tune.")
-        self.costs = QLabel(f"{ITERATION_COST} {NOC_COST}")
+        self.costs = QLabel(f"{_iteration_cost()} {_noc_cost()} {KEEP_HINT}")
         self.files = QLabel()
-        for label in (self.status, self.costs, self.files):
-            label.setWordWrap(True)
-            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.form.native)
-        layout.addWidget(self.status)
-        layout.addWidget(self.files)
-        layout.addWidget(self.costs)
-        layout.addStretch(1)
+        self._lay_out()
 
         self.worker: FunctionWorker | None = None
         self.result: FinetuneResult | None = None
+        self._unkept: Path | None = None  # a finished model that did not improve
         self._cancel = threading.Event()
         self._bar: progress | None = None
         self._signal = _StepSignal()
@@ -134,11 +149,37 @@ class FinetuneWidget(ClosesWithDock):
         self.output.changed.connect(self._show_files)
         self.start_button.changed.connect(self.start)
         self.cancel_button.changed.connect(self.cancel)
+        self.keep_button.changed.connect(self.keep_anyway)
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
         self.destroyed.connect(lambda *_: self._cancel.set())
         self._show_source()
         self._show_files()
+
+    def _lay_out(self) -> None:
+        """Actions and status on top (always visible), the form below them in a scroll area."""
+        for label in (self.status, self.costs, self.files):
+            label.setWordWrap(True)
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        inner = QWidget()
+        form_layout = QVBoxLayout(inner)
+        form_layout.addWidget(self.form.native)
+        form_layout.addWidget(self.files)
+        form_layout.addWidget(self.costs)
+        form_layout.addStretch(1)
+        scroll = QScrollArea()  # a short dock scrolls the form instead of squashing the actions
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(inner)
+        scroll.setMinimumHeight(60)
+        actions = self.actions.native
+        actions.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        actions.setMinimumHeight(actions.sizeHint().height())
+        layout = QVBoxLayout(self)
+        layout.addWidget(actions)
+        layout.addWidget(self.status)
+        layout.addWidget(scroll, 1)
 
     # -- choices ----------------------------------------------------------------------------
     def _images(self, _widget: ComboBox) -> list[Image]:
@@ -158,9 +199,9 @@ class FinetuneWidget(ClosesWithDock):
     def _show_files(self, _value: object = None) -> None:
         output = _pth(self.output.value)
         self.files.setText(
-            f"Writes {output.name}, and beside it {output.stem}_data/ (your images and labels, "
-            f"split into train/ and val/) and {output.stem}_run/ (the trainer's files, removed "
-            "at the end unless kept)."
+            f"Writes {output.name}; while it runs, also {output.stem}_data/ (a copy of your "
+            f"images and labels, split into train/ and val/) and {output.stem}_run/ (the "
+            "trainer's files) beside it, both removed at the end unless kept."
         )
 
     @qt_slot
@@ -185,12 +226,13 @@ class FinetuneWidget(ClosesWithDock):
             return self._refuse(str(exc))
         folder = None if items is not None else Path(self.folder.value)
         source = self._start_source()
-        steps = int(self.iterations.value)
+        settings = replace(SETTINGS, steps=int(self.iterations.value))
         self._cancel.clear()
-        self._bar = progress(total=steps, desc="f-BRS fine-tune")
+        self._unkept, self.keep_button.enabled = None, False
+        self._bar = progress(total=settings.steps, desc="f-BRS fine-tune")
         keep = bool(self.keep_run.value)
         self.worker = create_worker(
-            _run, items, folder, source, output, steps, keep, self._hooks()
+            _run, items, folder, source, output, settings, keep, self._hooks()
         )
         self.worker.returned.connect(self._on_done)
         self.worker.errored.connect(self._on_error)
@@ -199,6 +241,17 @@ class FinetuneWidget(ClosesWithDock):
         self._say(f"Preparing the data and loading the starting model ({source.name})...")
         self.worker.start()
         return self.worker
+
+    @qt_slot
+    def keep_anyway(self, _value: object = None) -> None:
+        """Add the last fine-tuned model to Weights although it did not improve."""
+        if self._unkept is None or not self._unkept.is_file():
+            self._say("There is no fine-tuned model waiting to be kept.")
+            return
+        register_checkpoint(self._unkept)
+        self.model_choice.reset_choices()
+        self._say(f"Kept {self._unkept.name} anyway: it is now in the Weights list.")
+        self._unkept, self.keep_button.enabled = None, False
 
     @qt_slot
     def cancel(self, _value: object = None) -> None:
@@ -259,12 +312,27 @@ class FinetuneWidget(ClosesWithDock):
             return
         text = describe(result)
         if result.checkpoint is not None:
-            register_checkpoint(result.checkpoint)
-            self.model_choice.reset_choices()
-            text += " It is now in the Weights list of the segmentation widget."
+            text += " " + self._offer(result.checkpoint, result.verdict)
             self.output.value = _default_output()
         show_info(f"f-BRS fine-tune: {text}")
         self._say(text)
+
+    def _offer(self, checkpoint: Path, verdict: Verdict) -> str:
+        """Add an improved model to Weights; hold any other back for Keep anyway."""
+        if verdict.keep_by_default:
+            register_checkpoint(checkpoint)
+            self.model_choice.reset_choices()
+            return "Better: it is now in the Weights list of the segmentation widget."
+        self._unkept, self.keep_button.enabled = checkpoint, True
+        why = {
+            Verdict.WORSE: "It needs more clicks than the starting model",
+            Verdict.UNCHANGED: "It needs as many clicks as the starting model",
+            Verdict.UNMEASURED: "It could not be compared with the starting model",
+        }[verdict]
+        return (
+            f"{why}, so it was not added to Weights and the previous model stays selected; "
+            "press Keep anyway to add it."
+        )
 
     @qt_slot
     def _on_error(self, exc: BaseException) -> None:
@@ -319,26 +387,35 @@ def _run(
     folder: Path | None,
     source: ModelSource,
     output: Path,
-    steps: int,
-    keep_run: bool,
+    settings: FinetuneSettings,
+    keep_files: bool,
     hooks: _Hooks,
 ) -> FinetuneResult:
-    """Worker body: write the data split, resolve the starting weights, fine-tune."""
-    data_root = output.with_name(output.stem + "_data")
+    """Worker body: read a folder, resolve the starting weights, fine-tune (core)."""
     if items is None:
         assert folder is not None
-        items = folder_pairs(folder)
-    write_finetune_folder(items, data_root)
+        items = folder_items(folder)
     init = checkpoint_path(source)
-    return finetune_folder(
-        data_root,
+    return finetune_items(
+        items,
         init,
         output,
-        steps,
+        settings,
         on_step=hooks.on_step,
         should_stop=hooks.should_stop,
         on_phase=hooks.on_phase,
-        keep_run=keep_run,
+        keep_files=keep_files,
+    )
+
+
+def _iteration_cost() -> str:
+    return ITERATION_COST.format(batch=SETTINGS.batch_size, crop=SETTINGS.crop_size)
+
+
+def _noc_cost() -> str:
+    s = SETTINGS
+    return NOC_COST.format(
+        objects=s.validation_samples, clicks=s.max_clicks, total=s.max_noc_clicks
     )
 
 
