@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from napari_fbrs import cpuload
@@ -16,6 +14,7 @@ from napari_fbrs.cpuload import (
     free_threads,
     parse_proc_stat,
 )
+from tests.waiting import wait_until
 
 STAT = """cpu  8307 4794 2869 34427 411 0 71 4 0 0
 cpu0 1157 2855 684 20520 212 0 6 2 0 0
@@ -116,10 +115,7 @@ def test_proc_stat_readable_answers_for_a_missing_file(tmp_path) -> None:
 def test_the_sampling_thread_runs_and_stops() -> None:
     monitor = LoadMonitor(interval_s=0.01, window_s=1.0)
     monitor.start()
-    deadline = time.monotonic() + 10
-    while len(monitor._samples) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(monitor._samples) >= 3
+    wait_until(lambda: len(monitor._samples) >= 3, 10, "the sampler took no 3 samples")
     assert 0.0 <= monitor.others() <= monitor._samples[-1].ticks.cpus
     monitor.stop()
     assert monitor._thread is not None
