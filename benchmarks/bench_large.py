@@ -102,10 +102,10 @@ def run_case(
 
     from napari_fbrs.evaluation.clicker import SimulatedClicker
     from napari_fbrs.evaluation.metrics import iou
-    from napari_fbrs.inference.clicks import Click
-    from napari_fbrs.inference.config import demo_preset
-    from napari_fbrs.inference.local import LocalWindowConfig, LocalWindowPredictor
-    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.inference.engine.clicks import Click
+    from napari_fbrs.inference.engine.config import demo_preset
+    from napari_fbrs.inference.engine.predictor import Predictor
+    from napari_fbrs.inference.windows.local import LocalWindowConfig, LocalWindowPredictor
     from napari_fbrs.io.planes import plane_source
 
     if random:

@@ -147,9 +147,9 @@ def run_single(
 ) -> dict:
     import torch
 
-    from napari_fbrs.inference.clicks import Click
-    from napari_fbrs.inference.config import ZoomInConfig, eval_preset
-    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.inference.engine.clicks import Click
+    from napari_fbrs.inference.engine.config import ZoomInConfig, eval_preset
+    from napari_fbrs.inference.engine.predictor import Predictor
     from napari_fbrs.model.checkpoint import load_checkpoint
 
     torch.set_num_threads(threads)
@@ -260,9 +260,9 @@ def run_defaults_child(spec: str, mode: str, num_clicks: int) -> dict:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from napari_fbrs.inference.clicks import Click
-    from napari_fbrs.inference.config import UserSettings, predictor_config
-    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.inference.engine.clicks import Click
+    from napari_fbrs.inference.engine.config import UserSettings, predictor_config
+    from napari_fbrs.inference.engine.predictor import Predictor
 
     model, label = _model_for(spec)
     image, gt = load_inputs(800)
@@ -370,9 +370,9 @@ def run_busy_child(size: int, num_clicks: int, checkpoint: str, configure: bool)
         configure_threads()  # before torch is imported, as the CLI does
     import torch
 
-    from napari_fbrs.inference.clicks import Click
-    from napari_fbrs.inference.config import eval_preset
-    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.inference.engine.clicks import Click
+    from napari_fbrs.inference.engine.config import eval_preset
+    from napari_fbrs.inference.engine.predictor import Predictor
     from napari_fbrs.model.checkpoint import load_checkpoint
     from napari_fbrs.model.weights import resolve_checkpoint
 

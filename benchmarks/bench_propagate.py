@@ -61,13 +61,13 @@ def main() -> None:
 
     from napari_fbrs.atomic import atomic_write_text
     from napari_fbrs.evaluation.propagation import PropagationEvalSettings, evaluate_propagation
-    from napari_fbrs.inference.config import eval_preset
-    from napari_fbrs.inference.predictor import Predictor
-    from napari_fbrs.inference.propagate import PropagationConfig
+    from napari_fbrs.inference.engine.config import eval_preset
+    from napari_fbrs.inference.engine.predictor import Predictor
+    from napari_fbrs.inference.stacks.propagation import PropagationConfig
     from napari_fbrs.io.planes import stack_source
-    from napari_fbrs.io.stacks import link_slices, read_slice_folder, synthetic_nuclei_stack
     from napari_fbrs.model.checkpoint import load_checkpoint
     from napari_fbrs.model.default_model import default_checkpoint_path
+    from napari_fbrs.synthetic import link_slices, read_slice_folder, synthetic_nuclei_stack
 
     model = load_checkpoint(default_checkpoint_path()).model
     predictor = Predictor(model, eval_preset(args.mode))

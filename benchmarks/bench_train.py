@@ -100,8 +100,8 @@ def worker(args: argparse.Namespace) -> dict[str, object]:
     import torch
 
     from napari_fbrs.evaluation.noc import EvalSettings, evaluate_dataset
-    from napari_fbrs.inference.config import eval_preset
-    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.inference.engine.config import eval_preset
+    from napari_fbrs.inference.engine.predictor import Predictor
     from napari_fbrs.training.config import load_recipe
     from napari_fbrs.training.trainer import Trainer
 

@@ -206,8 +206,8 @@ def bench_worker_only(args: argparse.Namespace) -> list[tuple]:
     from napari_fbrs._napari.model_choice import make_predictor
     from napari_fbrs._napari.settings import ComputeSettings
     from napari_fbrs._napari.worker import SessionWorker
-    from napari_fbrs.inference.clicks import Click
-    from napari_fbrs.inference.session import ImageContext, InteractiveSession
+    from napari_fbrs.inference.engine.clicks import Click
+    from napari_fbrs.inference.session.interactive import ImageContext, InteractiveSession
     from napari_fbrs.io.images import to_model_rgb
     from napari_fbrs.model.device import select_device
 

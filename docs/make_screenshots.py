@@ -51,7 +51,7 @@ from napari_fbrs._napari.layers import (
     labels_name,
 )
 from napari_fbrs.io.samples import synthetic_nuclei_with_labels
-from napari_fbrs.io.stacks import synthetic_nuclei_stack
+from napari_fbrs.synthetic import synthetic_nuclei_stack
 
 DOCS = Path(__file__).resolve().parent
 PLUGIN = "napari-fbrs"

@@ -22,7 +22,7 @@ def _core_modules() -> list[str]:
 
 def test_core_modules_do_not_import_napari_or_qt() -> None:
     modules = _core_modules()
-    assert "napari_fbrs.inference.predictor" in modules and "napari_fbrs.cli" in modules
+    assert "napari_fbrs.inference.engine.predictor" in modules and "napari_fbrs.cli" in modules
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"

@@ -16,15 +16,15 @@ import torch
 from PIL import Image
 
 from napari_fbrs.cli import main, predictor_config_from_args
-from napari_fbrs.inference.clicks import Click
-from napari_fbrs.inference.config import (
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.engine.config import (
     BRSMode,
     LBFGSConfig,
     ZoomInConfig,
     demo_preset,
     eval_preset,
 )
-from napari_fbrs.inference.predictor import Predictor
+from napari_fbrs.inference.engine.predictor import Predictor
 from napari_fbrs.model.checkpoint import sha256_of
 from napari_fbrs.model.registry import build_model
 from napari_fbrs.model.weights import BASE_URL_ENV, CACHE_ENV

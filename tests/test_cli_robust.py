@@ -186,7 +186,7 @@ def test_save_probs_on_a_full_disk_names_the_target_and_leaves_nothing(
 def test_predict_does_not_keep_every_clicks_map(
     capsys, monkeypatch, tmp_path, tiny_checkpoint, png, save_probs
 ):
-    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.inference.engine.predictor import Predictor
 
     refs: list[weakref.ref] = []
     alive: list[int] = []

@@ -7,7 +7,7 @@ import pytest
 import tifffile
 
 from napari_fbrs.cli import main
-from napari_fbrs.io.stacks import synthetic_nuclei_stack
+from napari_fbrs.synthetic import synthetic_nuclei_stack
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -115,7 +115,7 @@ def test_the_propagation_flags_reach_the_config() -> None:
     import argparse
 
     from napari_fbrs.cli.stack import add_stack_options, propagation_config
-    from napari_fbrs.inference.propagate import PropagationConfig
+    from napari_fbrs.inference.stacks.propagation import PropagationConfig
 
     parser = argparse.ArgumentParser()
     add_stack_options(parser)

@@ -154,9 +154,9 @@ def _one_click_ious() -> list[float]:
     import torch
     from scipy import ndimage
 
-    from napari_fbrs.inference.clicks import Click
-    from napari_fbrs.inference.config import UserSettings, predictor_config
-    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.inference.engine.clicks import Click
+    from napari_fbrs.inference.engine.config import UserSettings, predictor_config
+    from napari_fbrs.inference.engine.predictor import Predictor
     from napari_fbrs.io.images import to_model_rgb
     from napari_fbrs.io.samples import synthetic_nuclei_with_labels
     from napari_fbrs.model.checkpoint import load_checkpoint

@@ -104,9 +104,9 @@ def test_a_script_the_cli_and_the_widget_factory_give_the_same_mask(tmp_path, nu
     from napari_fbrs._napari.model_choice import BUILTIN_SOURCE, Engine, load_model
     from napari_fbrs._napari.model_choice import make_predictor as widget_factory
     from napari_fbrs.cli import main
-    from napari_fbrs.inference.clicks import Click
-    from napari_fbrs.inference.config import demo_preset
-    from napari_fbrs.inference.session import InteractiveSession
+    from napari_fbrs.inference.engine.clicks import Click
+    from napari_fbrs.inference.engine.config import demo_preset
+    from napari_fbrs.inference.session.interactive import InteractiveSession
     from napari_fbrs.io.images import to_model_rgb
     from napari_fbrs.io.masks import read_labels
 

@@ -155,9 +155,9 @@ def test_a_click_chooses_its_threads(tiny_model, monkeypatch):
     for the thread count once per click and records it."""
     import numpy as np
 
-    from napari_fbrs.inference import predictor as predictor_module
-    from napari_fbrs.inference.clicks import Click
-    from napari_fbrs.inference.config import eval_preset
+    from napari_fbrs.inference.engine import predictor as predictor_module
+    from napari_fbrs.inference.engine.clicks import Click
+    from napari_fbrs.inference.engine.config import eval_preset
 
     calls: list[int] = []
 

@@ -17,8 +17,8 @@ import torch
 
 from napari_fbrs.evaluation.noc import EvalSettings, evaluate_dataset
 from napari_fbrs.evaluation.report import format_table
-from napari_fbrs.inference.config import eval_preset
-from napari_fbrs.inference.predictor import Predictor
+from napari_fbrs.inference.engine.config import eval_preset
+from napari_fbrs.inference.engine.predictor import Predictor
 from napari_fbrs.io.datasets import open_dataset
 from napari_fbrs.model.checkpoint import load_checkpoint
 from napari_fbrs.model.weights import resolve_checkpoint

@@ -5,8 +5,8 @@ everything a script would otherwise assemble by hand: the model resolved by name
 and loaded strictly, the interactive preset, the local window for large images, the one image
 normalisation rule, one click per call and finishing into a label array. The napari widget and
 ``napari-fbrs predict`` run the same session on the same predictor factory
-(:func:`~napari_fbrs.inference.factory.make_predictor`), so one set of clicks gives one mask in
-all three.
+(:func:`~napari_fbrs.inference.engine.factory.make_predictor`), so one set of clicks gives one mask
+in all three.
 
     import napari_fbrs
     seg = napari_fbrs.Segmenter()            # the built-in model, f-BRS-B, interactive preset
@@ -47,9 +47,9 @@ class Segmenter:
         local_window: int | None = None,
     ) -> None:
         configure_threads()
-        from .inference.config import preset as make_preset
-        from .inference.factory import default_local_window
-        from .inference.session import InteractiveSession
+        from .inference.engine.config import preset as make_preset
+        from .inference.engine.factory import default_local_window
+        from .inference.session.interactive import InteractiveSession
         from .model.device import select_device
 
         self.config = make_preset(preset, mode)
@@ -73,7 +73,7 @@ class Segmenter:
         dtype) and start a new object. Intensities become 8-bit RGB by the package's one rule
         (``napari_fbrs.io.images.to_model_rgb``: ``contrast_limits`` when given, else the
         image's own range), as in the widget. A plane of a stack: pass ``stack[z]``."""
-        from .inference.factory import make_predictor
+        from .inference.engine.factory import make_predictor
         from .io.images import to_model_rgb
 
         data = np.asarray(image)
@@ -97,7 +97,7 @@ class Segmenter:
     # -- the object ----------------------------------------------------------------------------
     def click(self, row: float, col: float, positive: bool = True) -> np.ndarray:
         """Add one click (row 0 at the top) and return the object's mask after it."""
-        from .inference.clicks import Click
+        from .inference.engine.clicks import Click
 
         self.image_shape  # noqa: B018 - raises without an image
         self._session.add_click(Click(float(row), float(col), bool(positive)))

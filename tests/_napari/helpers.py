@@ -25,8 +25,8 @@ def click(layer, coords: Iterable[float], positive: bool) -> None:
 
 def core_probs(model, rgb: np.ndarray, config, clicks) -> np.ndarray:
     """The core session's map for the same image, settings and clicks."""
-    from napari_fbrs.inference.predictor import Predictor
-    from napari_fbrs.inference.session import InteractiveSession
+    from napari_fbrs.inference.engine.predictor import Predictor
+    from napari_fbrs.inference.session.interactive import InteractiveSession
 
     session = InteractiveSession(Predictor(model, config))
     session.set_image(rgb)
@@ -38,7 +38,7 @@ def core_probs(model, rgb: np.ndarray, config, clicks) -> np.ndarray:
 
 def record_predictors(monkeypatch) -> list:  # noqa: ANN001
     """Every Predictor built from now on (to check the settings an object used)."""
-    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.inference.engine.predictor import Predictor
 
     made: list = []
     original = Predictor.__init__

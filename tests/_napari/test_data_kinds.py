@@ -9,7 +9,7 @@ import pytest
 
 from napari_fbrs._napari.layers import CLICKS_LAYER
 from napari_fbrs._napari.sample_data import synthetic_nuclei
-from napari_fbrs.inference.clicks import Click
+from napari_fbrs.inference.engine.clicks import Click
 from napari_fbrs.io.images import to_model_rgb
 
 from .helpers import (

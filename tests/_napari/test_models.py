@@ -7,8 +7,8 @@ import pytest
 
 from napari_fbrs._napari import model_choice
 from napari_fbrs._napari.layers import CLICKS_LAYER
-from napari_fbrs.inference.config import BRSMode
-from napari_fbrs.inference.predictor import Predictor
+from napari_fbrs.inference.engine.config import BRSMode
+from napari_fbrs.inference.engine.predictor import Predictor
 from napari_fbrs.model.weights import CACHE_ENV
 
 from .helpers import click, messages, record_predictors, wait_idle

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from napari_fbrs._napari.layers import CLICKS_LAYER
-from napari_fbrs.io.stacks import synthetic_nuclei_stack
+from napari_fbrs.synthetic import synthetic_nuclei_stack
 
 from .helpers import click, messages, own_labels, wait_idle
 
@@ -20,7 +20,7 @@ class DiskModel:
     uses_prev_mask = False
 
     def __init__(self, model, config, device) -> None:  # noqa: ANN001
-        from napari_fbrs.inference.predictor import ClickStats
+        from napari_fbrs.inference.engine.predictor import ClickStats
 
         self.config, self.last, self.image = config, ClickStats(), None
 
@@ -56,7 +56,7 @@ def test_a_click_on_a_large_lazy_image_reads_and_predicts_only_a_window(
     open_widget, qtbot, monkeypatch
 ) -> None:
     da = pytest.importorskip("dask.array")
-    from napari_fbrs.inference import factory
+    from napari_fbrs.inference.engine import factory
 
     monkeypatch.setattr(factory, "Predictor", DiskModel)
     big = da.zeros((3000, 3000), dtype=np.uint8, chunks=500) + 20
@@ -124,7 +124,7 @@ def test_the_propagation_panel_and_the_command_line_build_the_same_config() -> N
 
     from napari_fbrs._napari.settings import PropagationSettings
     from napari_fbrs.cli.stack import add_stack_options, propagation_config
-    from napari_fbrs.inference.propagate import PropagationConfig
+    from napari_fbrs.inference.stacks.propagation import PropagationConfig
 
     panel = PropagationSettings()
     assert panel.to_config() == PropagationConfig()

@@ -7,7 +7,7 @@ import pytest
 
 from napari_fbrs._napari.layers import CLICKS_LAYER, LABELS_LAYER, PREVIEW_LAYER, labels_name
 from napari_fbrs._napari.widget import OWN_LABELS
-from napari_fbrs.inference.clicks import Click
+from napari_fbrs.inference.engine.clicks import Click
 from napari_fbrs.io.images import to_model_rgb
 
 from .conftest import PLUGIN, WIDGET

@@ -12,8 +12,8 @@ from napari_fbrs._napari.layers import (
     PREVIEW_LAYER,
 )
 from napari_fbrs._napari.widget import FBRSWidget
-from napari_fbrs.inference.clicks import Click
-from napari_fbrs.inference.predictor import Predictor
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.engine.predictor import Predictor
 
 from .helpers import click, core_probs, full_preview, messages, own_labels, wait_idle
 

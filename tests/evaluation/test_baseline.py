@@ -11,7 +11,7 @@ import pytest
 from napari_fbrs.evaluation.baseline import RandomWalkerPredictor
 from napari_fbrs.evaluation.metrics import iou
 from napari_fbrs.evaluation.noc import EvalSettings, evaluate_dataset
-from napari_fbrs.inference.clicks import Click
+from napari_fbrs.inference.engine.clicks import Click
 
 
 def _disk_image(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from napari_fbrs.evaluation.clicker import SimulatedClicker, next_click
-from napari_fbrs.inference.clicks import Click
+from napari_fbrs.inference.engine.clicks import Click
 from tests.conftest import require_shared
 
 

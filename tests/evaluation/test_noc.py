@@ -17,7 +17,7 @@ from napari_fbrs.evaluation.noc import (
     SampleResult,
     evaluate_dataset,
 )
-from napari_fbrs.inference.clicks import Click
+from napari_fbrs.inference.engine.clicks import Click
 
 if TYPE_CHECKING:
     import torch
@@ -265,8 +265,8 @@ def _synthetic_samples() -> list[FakeSample]:
 
 def test_real_predictor_end_to_end(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     from napari_fbrs.evaluation.report import read_json, write_json
-    from napari_fbrs.inference.config import eval_preset
-    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.inference.engine.config import eval_preset
+    from napari_fbrs.inference.engine.predictor import Predictor
 
     config = eval_preset("NoBRS").with_changes(zoom_in=None)
     predictor = Predictor(tiny_model, config, device="cpu")
@@ -393,8 +393,8 @@ def test_workers_must_be_a_positive_integer(workers: object) -> None:
 
 @pytest.mark.usefixtures("one_torch_thread")  # workers then get one thread each too
 def test_real_predictor_in_workers_matches_serial(tiny_model: torch.nn.Module) -> None:
-    from napari_fbrs.inference.config import eval_preset
-    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.inference.engine.config import eval_preset
+    from napari_fbrs.inference.engine.predictor import Predictor
 
     config = eval_preset("f-BRS-B").with_changes(zoom_in=None)  # small and quick
     settings = EvalSettings(max_clicks=3, full_curve=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from napari_fbrs.inference.clicks import Click, parse_plane_clicks
+from napari_fbrs.inference.engine.clicks import Click, parse_plane_clicks
 
 
 def test_plain_clicks_have_no_slice() -> None:

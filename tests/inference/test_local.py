@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from napari_fbrs.inference.clicks import Click
-from napari_fbrs.inference.config import ZoomInConfig, eval_preset
-from napari_fbrs.inference.local import LocalWindowConfig, LocalWindowPredictor
-from napari_fbrs.inference.predictor import ClickStats, Predictor
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.engine.config import ZoomInConfig, eval_preset
+from napari_fbrs.inference.engine.predictor import ClickStats, Predictor
+from napari_fbrs.inference.windows.local import LocalWindowConfig, LocalWindowPredictor
 from napari_fbrs.io.images import to_model_rgb
 from napari_fbrs.io.planes import plane_source
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_fbrs.inference.clicks import Click
-from napari_fbrs.inference.object_checks import ObjectChecks, check_object
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.session.object_checks import ObjectChecks, check_object
 
 
 def _nucleus_image() -> np.ndarray:

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 import torch
 
-from napari_fbrs.inference.clicks import Click
-from napari_fbrs.inference.config import BRSMode, eval_preset
-from napari_fbrs.inference.predictor import Predictor
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.engine.config import BRSMode, eval_preset
+from napari_fbrs.inference.engine.predictor import Predictor
 from napari_fbrs.model.checkpoint import load_checkpoint
 from tests.conftest import SHARED, require_shared
 

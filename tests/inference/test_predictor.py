@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from napari_fbrs.inference.clicks import Click
-from napari_fbrs.inference.config import BRSMode, ZoomInConfig, demo_preset, eval_preset
-from napari_fbrs.inference.predictor import Predictor
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.engine.config import BRSMode, ZoomInConfig, demo_preset, eval_preset
+from napari_fbrs.inference.engine.predictor import Predictor
 
 CLICKS = [Click(20, 30, True), Click(5, 5, False), Click(25, 40, True), Click(40, 10, False)]
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 from scipy import ndimage
 
-from napari_fbrs.inference.clicks import Click
-from napari_fbrs.inference.config import eval_preset
-from napari_fbrs.inference.predictor import Predictor
-from napari_fbrs.inference.propagate import (
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.engine.config import eval_preset
+from napari_fbrs.inference.engine.predictor import Predictor
+from napari_fbrs.inference.stacks.propagation import (
     PropagationConfig,
     SeedConfig,
     SliceMask,
@@ -21,9 +21,9 @@ from napari_fbrs.inference.propagate import (
     propagate,
     repropagate,
 )
-from napari_fbrs.inference.seeding import segment_slice
+from napari_fbrs.inference.stacks.seeding import segment_slice
 from napari_fbrs.io.planes import stack_source
-from napari_fbrs.io.stacks import synthetic_nuclei_stack
+from napari_fbrs.synthetic import synthetic_nuclei_stack
 
 
 class ThresholdOracle:
@@ -333,8 +333,8 @@ def test_the_faded_rule_off_keeps_the_old_behaviour() -> None:
 
 
 def test_contrast_is_near_one_on_an_object_and_near_zero_on_background() -> None:
-    from napari_fbrs.inference.fading import MIN_REFERENCE, contrast, faded
-    from napari_fbrs.inference.windows import RGBSource
+    from napari_fbrs.inference.stacks.fading import MIN_REFERENCE, contrast, faded
+    from napari_fbrs.inference.windows.sources import RGBSource
 
     image, disc = _fading_stack(last=0)
     mask = SliceMask.from_full(disc)

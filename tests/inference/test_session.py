@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from napari_fbrs.inference.clicks import Click
-from napari_fbrs.inference.config import ZoomInConfig, eval_preset
-from napari_fbrs.inference.maps import ProbabilityMap
-from napari_fbrs.inference.predictor import ClickStats, Predictor
-from napari_fbrs.inference.session import (
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.engine.config import ZoomInConfig, eval_preset
+from napari_fbrs.inference.engine.maps import ProbabilityMap
+from napari_fbrs.inference.engine.predictor import ClickStats, Predictor
+from napari_fbrs.inference.session.interactive import (
     ImageContext,
     InteractiveSession,
     next_label_id,

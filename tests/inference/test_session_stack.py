@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_fbrs.inference.clicks import Click
-from napari_fbrs.inference.maps import ProbabilityMap
-from napari_fbrs.inference.session import ImageContext, InteractiveSession
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.engine.maps import ProbabilityMap
+from napari_fbrs.inference.session.interactive import ImageContext, InteractiveSession
 from napari_fbrs.io.planes import stack_source
-from napari_fbrs.io.stacks import synthetic_nuclei_stack
+from napari_fbrs.synthetic import synthetic_nuclei_stack
 
 from .test_propagate import ThresholdOracle
 
@@ -19,7 +19,7 @@ class OraclePredictor(ThresholdOracle):
     """The threshold oracle with the session's predictor protocol."""
 
     def __init__(self) -> None:
-        from napari_fbrs.inference.predictor import ClickStats
+        from napari_fbrs.inference.engine.predictor import ClickStats
 
         super().__init__()
         self.state = 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from napari_fbrs.inference.clicks import Click
-from napari_fbrs.inference.config import ZoomInConfig
-from napari_fbrs.inference.transforms import (
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.engine.config import ZoomInConfig
+from napari_fbrs.inference.engine.transforms import (
     HorizontalFlip,
     LimitLongestSide,
     ZoomIn,

@@ -11,7 +11,7 @@ from PIL import Image
 
 from napari_fbrs.io.datasets import open_dataset
 from napari_fbrs.io.masks import read_labels, write_labels
-from napari_fbrs.io.series import ImageSeries, default_output_dir, list_images
+from napari_fbrs.series import ImageSeries, default_output_dir, list_images
 
 
 def _folder(tmp_path: Path, names: list[str]) -> Path:

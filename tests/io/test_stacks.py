@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from napari_fbrs.io.images import ImageError
-from napari_fbrs.io.stacks import link_slices, read_slice_folder, synthetic_nuclei_stack
+from napari_fbrs.synthetic import link_slices, read_slice_folder, synthetic_nuclei_stack
 from tests.conftest import require_shared
 
 

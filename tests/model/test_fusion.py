@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from napari_fbrs.inference.clicks import Click
-from napari_fbrs.inference.config import eval_preset
-from napari_fbrs.inference.predictor import Predictor
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.engine.config import eval_preset
+from napari_fbrs.inference.engine.predictor import Predictor
 from napari_fbrs.model.dist_maps import encode_points
 from napari_fbrs.model.fusion import fast_inference_model, fold_batchnorm
 from napari_fbrs.model.registry import ARCHITECTURES, build_model

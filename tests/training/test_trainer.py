@@ -78,9 +78,9 @@ def test_a_run_writes_logs_and_checkpoints(tiny_run) -> None:
 
 
 def test_checkpoints_are_safe_and_load_for_prediction(tiny_run) -> None:
-    from napari_fbrs.inference.clicks import Click
-    from napari_fbrs.inference.config import BRSMode, PredictorConfig
-    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.inference.engine.clicks import Click
+    from napari_fbrs.inference.engine.config import BRSMode, PredictorConfig
+    from napari_fbrs.inference.engine.predictor import Predictor
 
     out, summary = tiny_run
     raw = torch.load(out / "last.pth", map_location="cpu", weights_only=True)

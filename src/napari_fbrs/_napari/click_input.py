@@ -16,10 +16,9 @@ from collections.abc import Callable
 import numpy as np
 from napari.layers import Image, Points
 
-from napari_fbrs.inference.clicks import Click
-
-from . import layers as L
-from .slots import qt_slot
+from napari_fbrs._napari import layers as L
+from napari_fbrs._napari.slots import qt_slot
+from napari_fbrs.inference.engine.clicks import Click
 
 Point = tuple[tuple[float, ...], bool]
 

@@ -1,7 +1,7 @@
 """napari events in, session calls out; session results in, layer updates out.
 
-The core :class:`~napari_fbrs.inference.session.InteractiveSession` owns the object being
-segmented (model and settings, prepared image, clicks, threshold, undo/redo, finishing). It
+The core :class:`~napari_fbrs.inference.session.interactive.InteractiveSession` owns the object
+being segmented (model and settings, prepared image, clicks, threshold, undo/redo, finishing). It
 lives on the worker side: the controller only submits calls to the FIFO
 :class:`~napari_fbrs._napari.worker.SessionWorker` and renders the :class:`ObjectState` each
 call returns. A click therefore travels in one direction: the clicks layer (the user's view of
@@ -28,21 +28,26 @@ from napari.layers import Image, Labels, Points
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal
 
-from napari_fbrs.inference.clicks import Click
-from napari_fbrs.inference.config import PredictorConfig, demo_preset
-from napari_fbrs.inference.object_checks import ObjectChecks
-from napari_fbrs.inference.painting import REPLACE_RATIO
-from napari_fbrs.inference.session import InteractiveSession, NoImageError, ObjectState
-
-from . import layers as L
-from .click_input import ClickInput
-from .finishing import Result, finish_call, how_to_undo, paint
-from .keybindings import bind_shortcuts, unbind_shortcuts
-from .model_choice import Engine, ModelSource, ReadyModel, load_model, make_predictor
-from .plugin_layers import PluginLayers
-from .propagation import Propagator
-from .slots import describe, qt_slot
-from .worker import SessionWorker
+from napari_fbrs._napari import layers as L
+from napari_fbrs._napari.click_input import ClickInput
+from napari_fbrs._napari.finishing import Result, finish_call, how_to_undo, paint
+from napari_fbrs._napari.keybindings import bind_shortcuts, unbind_shortcuts
+from napari_fbrs._napari.model_choice import (
+    Engine,
+    ModelSource,
+    ReadyModel,
+    load_model,
+    make_predictor,
+)
+from napari_fbrs._napari.plugin_layers import PluginLayers
+from napari_fbrs._napari.propagation import Propagator
+from napari_fbrs._napari.slots import describe, qt_slot
+from napari_fbrs._napari.worker import SessionWorker
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.engine.config import PredictorConfig, demo_preset
+from napari_fbrs.inference.session.interactive import InteractiveSession, NoImageError, ObjectState
+from napari_fbrs.inference.session.object_checks import ObjectChecks
+from napari_fbrs.inference.session.painting import REPLACE_RATIO
 
 
 @dataclass(frozen=True)

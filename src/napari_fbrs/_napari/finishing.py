@@ -2,10 +2,11 @@
 Qt-side painting with what the user is told.
 
 Kept apart from the controller, which only decides *when* to finish: the session plans the
-paint (id, replaced label, pixels), :func:`~napari_fbrs.inference.object_checks.check_object`
-looks for a tiny or overgrown object, and :func:`paint` applies the plan as one step of
-napari's labels undo and says what happened, with a notification when the user should look
-(existing labels kept, a label replaced, an object that looks wrong) and how to take it back.
+paint (id, replaced label, pixels),
+:func:`~napari_fbrs.inference.session.object_checks.check_object` looks for a tiny or overgrown
+object, and :func:`paint` applies the plan as one step of napari's labels undo and says what
+happened, with a notification when the user should look (existing labels kept, a label replaced, an
+object that looks wrong) and how to take it back.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ import numpy as np
 from napari.layers import Labels
 from napari.utils.notifications import show_info, show_warning
 
-from napari_fbrs.inference.object_checks import ObjectChecks, check_object
-from napari_fbrs.inference.painting import PaintPlan
-from napari_fbrs.inference.session import Finished
-
-from . import layers as L
+from napari_fbrs._napari import layers as L
+from napari_fbrs.inference.session.interactive import Finished
+from napari_fbrs.inference.session.object_checks import ObjectChecks, check_object
+from napari_fbrs.inference.session.painting import PaintPlan
 
 Result = tuple[Finished, list[str]]
 

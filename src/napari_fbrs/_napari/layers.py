@@ -19,7 +19,7 @@ import numpy as np
 from napari.layers import Image, Labels, Points
 from napari.utils.colormaps import DirectLabelColormap
 
-from napari_fbrs.inference.session import ImageContext, PaintPlan
+from napari_fbrs.inference.session.interactive import ImageContext, PaintPlan
 from napari_fbrs.io.images import to_model_rgb
 from napari_fbrs.io.planes import StackSource, plane_source, stack_source
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from napari_fbrs.inference.config import PredictorConfig
+from napari_fbrs.inference.engine.config import PredictorConfig
 from napari_fbrs.model.weights import BUILTIN as DEFAULT_MODEL
 from napari_fbrs.model.weights import OFFICIAL_WEIGHTS, cached_path, resolve_checkpoint
 
@@ -116,9 +116,9 @@ class Engine:
 
 def make_predictor(model: torch.nn.Module, engine: Engine | PredictorConfig, device: Any) -> Any:
     """The session's predictor factory: the core's one predictor builder
-    (:func:`napari_fbrs.inference.factory.make_predictor`) with the engine's settings. Runs
+    (:func:`napari_fbrs.inference.engine.factory.make_predictor`) with the engine's settings. Runs
     in the worker: torch is imported there, not when the widget opens."""
-    from napari_fbrs.inference.factory import make_predictor as core_make_predictor
+    from napari_fbrs.inference.engine.factory import make_predictor as core_make_predictor
 
     if isinstance(engine, PredictorConfig):
         engine = Engine(engine)

@@ -25,9 +25,8 @@ from weakref import WeakKeyDictionary
 import numpy as np
 from napari.layers import Image, Labels, Layer, Points
 
-from napari_fbrs.inference.session import ObjectState
-
-from . import layers as L
+from napari_fbrs._napari import layers as L
+from napari_fbrs.inference.session.interactive import ObjectState
 
 
 class PluginLayers:

@@ -1,6 +1,6 @@
 """Annotating a folder of images one after another (the panel's "Image series" part).
 
-The core is :class:`napari_fbrs.io.series.ImageSeries` (which files, where labels go, which
+The core is :class:`napari_fbrs.series.ImageSeries` (which files, where labels go, which
 are annotated); this panel shows one image at a time with its labels (the ones saved before,
 so work resumes where it stopped), saves them when the user moves on (and on Save, and when
 the dock closes, when napari's window closes, when its labels layer is removed -- as
@@ -20,10 +20,9 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
 from qtpy.QtWidgets import QLabel
 
-from napari_fbrs.io.series import ImageSeries, default_output_dir
-
-from . import layers as L
-from .slots import qt_slot
+from napari_fbrs._napari import layers as L
+from napari_fbrs._napari.slots import qt_slot
+from napari_fbrs.series import ImageSeries, default_output_dir
 
 
 class SeriesPanel(Container):

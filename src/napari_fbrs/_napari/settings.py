@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, SpinBox
 
-from napari_fbrs.inference.config import (
+from napari_fbrs.inference.engine.config import (
     DEFAULT_LOCAL_WINDOW,
     BRSMode,
     PredictorConfig,
@@ -24,8 +24,8 @@ from napari_fbrs.inference.config import (
     demo_preset,
     predictor_config,
 )
-from napari_fbrs.inference.painting import REPLACE_RATIO
-from napari_fbrs.inference.propagate import PropagationConfig
+from napari_fbrs.inference.session.painting import REPLACE_RATIO
+from napari_fbrs.inference.stacks.propagation import PropagationConfig
 
 from .layers import DEFAULT_CLICK_SIZE, DEFAULT_OPACITY
 
@@ -132,7 +132,8 @@ def _ratio_box(label: str, value: float) -> FloatSpinBox:
 
 
 class PropagationSettings(Container):
-    """The stop rules of "Propagate" (``inference.propagate.PropagationConfig``), settable."""
+    """The stop rules of "Propagate" (``inference.stacks.propagation.PropagationConfig``),
+    settable."""
 
     def __init__(self) -> None:
         defaults = PropagationConfig()

@@ -1,6 +1,6 @@
 """``annotate-folder``: open napari on a folder of images, to annotate them one after another.
 
-The widget's image series (``napari_fbrs.io.series``): the first image not yet annotated is
+The widget's image series (``napari_fbrs.series``): the first image not yet annotated is
 shown with the dock widget; Next / Previous save its labels and move on, so closing napari and
 running the command again resumes where the work stopped. Labels go to ``--out`` (default
 ``<IN_DIR>_annotations``) in the ``images/`` + ``labels/`` layout that ``evaluate --dataset
@@ -40,7 +40,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_fbrs.io.series import ImageSeries
+    from napari_fbrs.series import ImageSeries
 
     try:  # check the folder before opening a window
         series = ImageSeries.open(args.in_dir, args.out, args.beside, not args.all)

@@ -11,12 +11,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from napari_fbrs.inference.config import BRSMode
+from napari_fbrs.inference.engine.config import BRSMode
 
 if TYPE_CHECKING:
     import torch
 
-    from napari_fbrs.inference.clicks import Click
+    from napari_fbrs.inference.engine.clicks import Click
     from napari_fbrs.model.checkpoint import LoadedModel
 
 PROG = "napari-fbrs"
@@ -97,7 +97,7 @@ def load_model(
 
 
 def read_clicks(args: argparse.Namespace) -> tuple[Click, ...]:
-    from napari_fbrs.inference.clicks import clicks_from_triples, parse_clicks
+    from napari_fbrs.inference.engine.clicks import clicks_from_triples, parse_clicks
 
     if args.clicks is not None:
         try:

@@ -152,7 +152,7 @@ def _method(args: argparse.Namespace, config: Any) -> tuple[Any, str, dict[str, 
             raise CLIError(str(exc)) from None
         return predictor, "random-walker", {"method": "random-walker", "solver": args.rw_solver}
 
-    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.inference.engine.predictor import Predictor
     from napari_fbrs.model.checkpoint import sha256_of
 
     device = pick_device(args.device)

@@ -6,10 +6,10 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from napari_fbrs.cli.common import brs_mode, float_in, int_at_least
-from napari_fbrs.inference.config import PRESETS, BRSMode, UserSettings, predictor_config
+from napari_fbrs.inference.engine.config import PRESETS, BRSMode, UserSettings, predictor_config
 
 if TYPE_CHECKING:
-    from napari_fbrs.inference.config import PredictorConfig
+    from napari_fbrs.inference.engine.config import PredictorConfig
 
 _PRESET_HELP = (
     "demo (default): upstream's interactive demo, ZoomIn to 480, max size 800, threshold 0.5; "

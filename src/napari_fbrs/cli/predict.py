@@ -26,8 +26,8 @@ from napari_fbrs.cli.stack import add_stack_options
 if TYPE_CHECKING:
     import numpy as np
 
-    from napari_fbrs.inference.clicks import Click
-    from napari_fbrs.inference.session import InteractiveSession
+    from napari_fbrs.inference.engine.clicks import Click
+    from napari_fbrs.inference.session.interactive import InteractiveSession
 
 #: ``napari_fbrs.io.samples.SAMPLES`` names, spelt out so that ``--help`` imports no imaging code.
 SAMPLE_NAMES = ("astronaut", "cell", "coffee", "nuclei")
@@ -109,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_model(args.checkpoint, device)
 
     from napari_fbrs.cli.stack import local_window
-    from napari_fbrs.inference.factory import make_predictor
-    from napari_fbrs.inference.session import InteractiveSession
+    from napari_fbrs.inference.engine.factory import make_predictor
+    from napari_fbrs.inference.session.interactive import InteractiveSession
 
     # The widget's and the Python API's path: one session on the one predictor factory.
     predictor = make_predictor(loaded.model, config, device, local_window(args))
@@ -242,7 +242,7 @@ def _print_clicks(clicks: tuple[Click, ...], stats: list[tuple[float, int]]) -> 
 
 def _clicks_and_plane(args: argparse.Namespace) -> tuple[int | None, tuple[Click, ...]]:
     """The clicks, and the stack slice they are on (``"Z,ROW,COL,+"``; None for a plane)."""
-    from napari_fbrs.inference.clicks import parse_plane_clicks
+    from napari_fbrs.inference.engine.clicks import parse_plane_clicks
 
     if args.clicks is None:
         if args.propagate:

@@ -2,11 +2,11 @@
 
 ``--local-window PX`` runs clicks on an image larger than the size limit (800 px) on a window of
 about PX around the object at full resolution (growing with it) instead of the whole image
-shrunk to the size limit (:mod:`napari_fbrs.inference.local`). By default: 512 with the
+shrunk to the size limit (:mod:`napari_fbrs.inference.windows.local`). By default: 512 with the
 ``demo`` preset, off for ``eval`` so that the evaluation protocol stays the original one.
 ``--propagate`` segments the clicked object on slice Z of a stack (clicks ``"Z,ROW,COL,+"``)
 and then on the neighbouring slices, one after another
-(:mod:`napari_fbrs.inference.propagate`), and writes one 3-D label.
+(:mod:`napari_fbrs.inference.stacks.propagation`), and writes one 3-D label.
 """
 
 from __future__ import annotations
@@ -66,14 +66,14 @@ def local_window(args: argparse.Namespace) -> int:
     """The window size ``--local-window`` (or the preset) asks for; 0 = off."""
     if args.local_window is not None:
         return int(args.local_window)
-    from napari_fbrs.inference.factory import default_local_window
+    from napari_fbrs.inference.engine.factory import default_local_window
 
     return default_local_window(args.preset)
 
 
 def propagation_config(args: argparse.Namespace) -> Any:
     """The flags given, over PropagationConfig's defaults."""
-    from napari_fbrs.inference.propagate import PropagationConfig
+    from napari_fbrs.inference.stacks.propagation import PropagationConfig
 
     given = {
         "min_iou": args.propagate_min_iou,
@@ -102,8 +102,8 @@ def propagate_object(
     import numpy as np
     from tqdm import tqdm
 
-    from napari_fbrs.inference.predictor import Predictor
-    from napari_fbrs.inference.propagate import paint_indices, propagate
+    from napari_fbrs.inference.engine.predictor import Predictor
+    from napari_fbrs.inference.stacks.propagation import paint_indices, propagate
 
     settings = propagation_config(args)
     bar = tqdm(desc="propagate", unit="slice", file=sys.stderr)

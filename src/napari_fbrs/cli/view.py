@@ -69,7 +69,7 @@ def check_gui_available() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_fbrs.inference.clicks import parse_clicks
+    from napari_fbrs.inference.engine.clicks import parse_clicks
 
     try:
         clicks = parse_clicks(args.clicks) if args.clicks else ()

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from skimage.segmentation import random_walker
 
-from napari_fbrs.inference.clicks import Click, check_inside
+from napari_fbrs.inference.engine.clicks import Click, check_inside
 
 OBJECT, BACKGROUND = 1, 2
 SOLVER_MODES = ("bf", "cg_j", "cg", "cg_mg")  # scikit-image's; cg_mg needs pyamg
@@ -43,7 +43,7 @@ def check_solver(mode: str) -> None:
 
 
 class RandomWalkerPredictor:
-    """A :class:`~napari_fbrs.inference.protocol.ClickPredictor` without a network."""
+    """A :class:`~napari_fbrs.inference.engine.protocol.ClickPredictor` without a network."""
 
     def __init__(self, beta: float = 130.0, mode: str = "bf") -> None:
         if beta <= 0:

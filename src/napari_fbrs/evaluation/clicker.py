@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
-from napari_fbrs.inference.clicks import Click
+from napari_fbrs.inference.engine.clicks import Click
 
 
 def _padded_edt(mask: np.ndarray) -> np.ndarray:

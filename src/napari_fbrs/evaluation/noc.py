@@ -22,7 +22,7 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from napari_fbrs.inference.protocol import ClickPredictor
+from napari_fbrs.inference.engine.protocol import ClickPredictor
 
 from .clicker import SimulatedClicker
 from .metrics import iou

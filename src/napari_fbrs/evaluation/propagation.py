@@ -6,8 +6,8 @@ all its slices; per-slice instance labels become 3-D objects with ``io.stacks.li
 1. **Propagation.** On the object's largest slice the NoC protocol's simulated user
    (:class:`~napari_fbrs.evaluation.clicker.SimulatedClicker`, from an empty prediction) clicks
    until the IoU reaches ``target_iou`` or ``max_clicks``; that mask is propagated through the
-   stack (:func:`napari_fbrs.inference.propagate.propagate`). Clicks per object = the clicks on
-   that slice; the 3-D IoU compares every propagated slice with the object's voxels.
+   stack (:func:`napari_fbrs.inference.stacks.propagation.propagate`). Clicks per object = the
+   clicks on that slice; the 3-D IoU compares every propagated slice with the object's voxels.
 2. **Corrections** (``corrections`` rounds, optional): the object's slice with the lowest IoU,
    if below ``target_iou``, is segmented again by the simulated user from scratch, and
    propagation resumes from it (``repropagate``); its clicks are added.
@@ -27,14 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from napari_fbrs.inference.propagate import (
+from napari_fbrs.inference.engine.protocol import ObjectPredictor
+from napari_fbrs.inference.stacks.propagation import (
     PropagationConfig,
     PropagationResult,
     StackLike,
     propagate,
     repropagate,
 )
-from napari_fbrs.inference.protocol import ObjectPredictor
 
 from .clicker import SimulatedClicker
 from .metrics import iou

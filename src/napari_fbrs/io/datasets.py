@@ -43,9 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_fbrs.io.kinds import DATASET_KINDS
-
-from .dataset_files import (
+from napari_fbrs.io.dataset_files import (
     IMAGE_SUFFIXES,
     DatasetError,
     check_dir,
@@ -54,8 +52,9 @@ from .dataset_files import (
     match_files,
     require_files,
 )
-from .images import DEFAULT_MAX_PIXELS, ImageError, load_rgb, read_image
-from .masks import LABEL_SUFFIXES, read_labels
+from napari_fbrs.io.images import DEFAULT_MAX_PIXELS, ImageError, load_rgb, read_image
+from napari_fbrs.io.kinds import DATASET_KINDS
+from napari_fbrs.io.masks import LABEL_SUFFIXES, read_labels
 
 _INT32_MAX = int(np.iinfo(np.int32).max)
 

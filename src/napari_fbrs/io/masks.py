@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_fbrs.atomic import atomic_path
-
-from .images import (
+from napari_fbrs.io.images import (
     DEFAULT_MAX_PIXELS,
     TIFF_SUFFIXES,
     ImageError,

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .images import ImageError, to_model_rgb
+from napari_fbrs.io.images import ImageError, to_model_rgb
 
 
 def _levels(data: Any) -> list[Any]:

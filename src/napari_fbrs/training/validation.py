@@ -37,8 +37,8 @@ def validate(
     caller switches back to training).
     """
     from napari_fbrs.evaluation.noc import EvalSettings, evaluate_dataset
-    from napari_fbrs.inference.config import eval_preset
-    from napari_fbrs.inference.predictor import Predictor
+    from napari_fbrs.inference.engine.config import eval_preset
+    from napari_fbrs.inference.engine.predictor import Predictor
 
     settings = EvalSettings(
         max_clicks=config.max_clicks,

@@ -1,7 +1,7 @@
 """Finishing an object into a label image: which pixels, with which id.
 
-The session decides (:meth:`~napari_fbrs.inference.session.InteractiveSession.finish`); the
-caller applies the plan in one assignment (napari: ``Labels.data_setitem`` with
+The session decides (:meth:`~napari_fbrs.inference.session.interactive.InteractiveSession.finish`);
+the caller applies the plan in one assignment (napari: ``Labels.data_setitem`` with
 :attr:`PaintPlan.all_indices` and :attr:`PaintPlan.values`, one undo step).
 
 Re-segmenting an object that already has a label must not leave two ids for one object (the

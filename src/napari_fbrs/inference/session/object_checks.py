@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .clicks import Click
+from napari_fbrs.inference.engine.clicks import Click
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The one way a predictor is built for interactive work: the widget, ``predict`` and Python.
 
-A predictor is a :class:`~napari_fbrs.inference.predictor.Predictor` on a loaded model, wrapped
-in a local-window predictor for images beyond the preset's size limit. Building it in one place
-means that the same clicks give the same mask in the viewer, on the command line and in a
+A predictor is a :class:`~napari_fbrs.inference.engine.predictor.Predictor` on a loaded model,
+wrapped in a local-window predictor for images beyond the preset's size limit. Building it in one
+place means that the same clicks give the same mask in the viewer, on the command line and in a
 notebook (a test asserts it).
 """
 
@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
-from .config import DEFAULT_LOCAL_WINDOW, PredictorConfig
-from .local import with_local_window
-from .predictor import Predictor
+from napari_fbrs.inference.engine.config import DEFAULT_LOCAL_WINDOW, PredictorConfig
+from napari_fbrs.inference.engine.predictor import Predictor
+from napari_fbrs.inference.windows.local import with_local_window
 
 
 def default_local_window(preset: str) -> int:

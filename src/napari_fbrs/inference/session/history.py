@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .clicks import Click
-from .maps import ProbabilityMap
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.engine.maps import ProbabilityMap
 
 
 @dataclass

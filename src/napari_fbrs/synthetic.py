@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from .images import ImageError, read_image
-from .masks import read_labels
+from napari_fbrs.io.images import ImageError, read_image
+from napari_fbrs.io.masks import read_labels
 
 
 def synthetic_nuclei_stack(

@@ -1,7 +1,7 @@
 """Local clicks on large images: predict in a window around the object at full resolution.
 
-The plain :class:`~napari_fbrs.inference.predictor.Predictor` shrinks a large image to its size
-limit, so a 20-px nucleus in an 8000-px slide becomes 2 px wide, and every click pays for the
+The plain :class:`~napari_fbrs.inference.engine.predictor.Predictor` shrinks a large image to its
+size limit, so a 20-px nucleus in an 8000-px slide becomes 2 px wide, and every click pays for the
 whole image. :class:`LocalWindowPredictor` wraps a predictor and gives it only a window:
 
 * An image no larger than ``size`` on both sides (or ``size == 0``) is handed to the inner
@@ -39,12 +39,12 @@ from typing import Any
 
 import numpy as np
 
-from .clicks import Click, check_inside
-from .config import DEFAULT_LOCAL_WINDOW
-from .maps import ProbabilityMap
-from .predictor import ClickStats
-from .protocol import ObjectPredictor
-from .windows import Box, WindowSource, as_source
+from napari_fbrs.inference.engine.clicks import Click, check_inside
+from napari_fbrs.inference.engine.config import DEFAULT_LOCAL_WINDOW
+from napari_fbrs.inference.engine.maps import ProbabilityMap
+from napari_fbrs.inference.engine.predictor import ClickStats
+from napari_fbrs.inference.engine.protocol import ObjectPredictor
+from napari_fbrs.inference.windows.sources import Box, WindowSource, as_source
 
 
 @dataclass(frozen=True)

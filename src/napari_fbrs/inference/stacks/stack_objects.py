@@ -1,10 +1,11 @@
 """Objects that live on several slices of a stack: propagation planned as one label.
 
-The session segments an object on one slice; :func:`napari_fbrs.inference.propagate.propagate`
-follows it through the neighbouring slices. This module turns the result into one paint plan
-for the whole label stack (one id, one undoable assignment), and remembers what was propagated
-so that a correction on any slice re-propagates from there with the same id: the slices beyond
-the corrected one are cleared of that id and painted anew.
+The session segments an object on one slice;
+:func:`napari_fbrs.inference.stacks.propagation.propagate` follows it through the neighbouring
+slices. This module turns the result into one paint plan for the whole label stack (one id, one
+undoable assignment), and remembers what was propagated so that a correction on any slice
+re-propagates from there with the same id: the slices beyond the corrected one are cleared of that
+id and painted anew.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .propagate import PropagationResult
-from .seeding import SliceMask
+from napari_fbrs.inference.stacks.propagation import PropagationResult
+from napari_fbrs.inference.stacks.seeding import SliceMask
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from napari_fbrs.inference.engine.brs import (
+    BRSObjective,
+    click_masks,
+    run_lbfgs,
+    unpack_input_bias,
+    unpack_scale_bias,
+)
+from napari_fbrs.inference.engine.clicks import Click, check_inside
+from napari_fbrs.inference.engine.config import BRSMode, PredictorConfig
+from napari_fbrs.inference.engine.maps import ProbabilityMap
+from napari_fbrs.inference.engine.transforms import HorizontalFlip, LimitLongestSide, ZoomIn
 from napari_fbrs.model.dist_maps import encode_points
 from napari_fbrs.model.fusion import fast_inference_model
 from napari_fbrs.model.is_model import BRSFeatures, InteractiveModel
 from napari_fbrs.threads import threads_for_click
-
-from .brs import BRSObjective, click_masks, run_lbfgs, unpack_input_bias, unpack_scale_bias
-from .clicks import Click, check_inside
-from .config import BRSMode, PredictorConfig
-from .maps import ProbabilityMap
-from .transforms import HorizontalFlip, LimitLongestSide, ZoomIn
 
 
 @dataclass

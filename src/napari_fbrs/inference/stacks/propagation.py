@@ -1,7 +1,7 @@
 """Propagate an object through Z or T: segment it slice after slice from its mask on one slice.
 
 From the start slice's mask, the neighbouring slices are segmented one after another, each
-seeded from the previous slice's mask (:func:`napari_fbrs.inference.seeding.segment_slice`:
+seeded from the previous slice's mask (:func:`napari_fbrs.inference.stacks.seeding.segment_slice`:
 a positive click at its most interior point, corrective clicks where the prediction leaves a
 tolerance band around it, the mask as previous-prediction input, ZoomIn on its box). Both
 directions are run (increasing indices first) or one chosen direction.
@@ -10,7 +10,7 @@ A direction stops at the first slice whose mask is too small (``min_area``: the 
 vanished), shrinks or grows too much against the previous slice's mask (``min_area_ratio``,
 ``max_area_ratio``), overlaps it too little (``min_iou``) or stands out from its surroundings
 less than ``min_contrast_ratio`` of what the object did on the start slice (the object has
-faded into the background: :func:`napari_fbrs.inference.fading.contrast`); that slice is not
+faded into the background: :func:`napari_fbrs.inference.stacks.fading.contrast`); that slice is not
 kept. The last rule is there because a model that takes the previous mask as an input keeps
 predicting a blob of about the right size around the seed click on slices where the object no
 longer exists, which no area or overlap rule notices. Its default, 0.2, lies in the middle of
@@ -36,10 +36,10 @@ from typing import Protocol
 
 import numpy as np
 
-from .fading import contrast, faded
-from .protocol import ObjectPredictor
-from .seeding import SeedConfig, SliceMask, mask_iou, segment_slice
-from .windows import WindowSource
+from napari_fbrs.inference.engine.protocol import ObjectPredictor
+from napari_fbrs.inference.stacks.fading import contrast, faded
+from napari_fbrs.inference.stacks.seeding import SeedConfig, SliceMask, mask_iou, segment_slice
+from napari_fbrs.inference.windows.sources import WindowSource
 
 __all__ = [
     "PropagationConfig",

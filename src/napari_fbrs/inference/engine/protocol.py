@@ -1,7 +1,7 @@
 """What a predictor is, for everything that drives one: the one predictor protocol.
 
-:class:`~napari_fbrs.inference.predictor.Predictor` (a network on one image) and
-:class:`~napari_fbrs.inference.local.LocalWindowPredictor` (the same, window by window on a
+:class:`~napari_fbrs.inference.engine.predictor.Predictor` (a network on one image) and
+:class:`~napari_fbrs.inference.windows.local.LocalWindowPredictor` (the same, window by window on a
 large image) both satisfy :class:`ObjectPredictor`, so the session, the local window, stack
 seeding and propagation call its methods directly instead of probing with ``getattr``. The NoC
 loop needs only :class:`ClickPredictor`, which the random-walker baseline also satisfies.
@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .clicks import Click
-from .maps import ProbabilityMap
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.engine.maps import ProbabilityMap
 
 
 class ClickPredictor(Protocol):

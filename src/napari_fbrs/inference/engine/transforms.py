@@ -28,8 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .clicks import Click
-from .config import ZoomInConfig
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.engine.config import ZoomInConfig
 
 Roi = tuple[int, int, int, int]  # rmin, rmax, cmin, cmax (inclusive)
 

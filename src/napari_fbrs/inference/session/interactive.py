@@ -24,13 +24,18 @@ from typing import Any
 
 import numpy as np
 
-from .clicks import Click, check_inside
-from .history import History, Snapshot
-from .maps import ProbabilityMap
-from .painting import REPLACE_RATIO, PaintPlan, next_label_id, plan_paint
-from .protocol import ObjectPredictor
-from .seeding import SliceMask
-from .stack_objects import StackObject, StackPlan, plan_stack
+from napari_fbrs.inference.engine.clicks import Click, check_inside
+from napari_fbrs.inference.engine.maps import ProbabilityMap
+from napari_fbrs.inference.engine.protocol import ObjectPredictor
+from napari_fbrs.inference.session.history import History, Snapshot
+from napari_fbrs.inference.session.painting import (
+    REPLACE_RATIO,
+    PaintPlan,
+    next_label_id,
+    plan_paint,
+)
+from napari_fbrs.inference.stacks.seeding import SliceMask
+from napari_fbrs.inference.stacks.stack_objects import StackObject, StackPlan, plan_stack
 
 #: Default memory budget of the undo history (snapshots beyond it are replayed on undo).
 DEFAULT_HISTORY_BYTES = 512 * 2**20
@@ -332,11 +337,11 @@ class InteractiveSession:
         The object is the current one (clicks on ``slice_index``), or else the last object
         finished on a slice. A current object on a slice of the last propagated object (or
         next to it) corrects it: the same id, re-propagated from that slice outwards
-        (:func:`~napari_fbrs.inference.propagate.repropagate`). The session then starts a new
-        object. ``on_slice(index, done, total)`` reports progress; returning False cancels
+        (:func:`~napari_fbrs.inference.stacks.propagation.repropagate`). The session then starts a
+        new object. ``on_slice(index, done, total)`` reports progress; returning False cancels
         (the slices done so far are kept).
         """
-        from .propagate import propagate, repropagate
+        from napari_fbrs.inference.stacks.propagation import propagate, repropagate
 
         if self._factory is None or self._model is None or self._settings is None:
             raise RuntimeError("propagation needs a model and settings (use_model / settings)")

@@ -1,7 +1,7 @@
 """How much an object on one slice stands out from its surroundings: the "faded" stop rule.
 
-Propagation through a stack (:mod:`napari_fbrs.inference.propagate`) seeds each slice with a
-positive click inside the previous slice's mask, and a model that takes the previous mask as an
+Propagation through a stack (:mod:`napari_fbrs.inference.stacks.propagation`) seeds each slice with
+a positive click inside the previous slice's mask, and a model that takes the previous mask as an
 input keeps predicting a plausible blob there even on slices where the object no longer exists.
 The blob's area and overlap change little, so the area and IoU rules never fire. What does
 change is the image under it: where the object has gone, inside and around the blob are the
@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .seeding import SliceMask
-from .windows import WindowSource
+from napari_fbrs.inference.stacks.seeding import SliceMask
+from napari_fbrs.inference.windows.sources import WindowSource
 
 __all__ = ["contrast", "faded", "ring_width"]
 

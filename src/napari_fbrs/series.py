@@ -33,10 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from napari_fbrs.atomic import atomic_path
-
-from .datasets import IMAGE_SUFFIXES
-from .images import read_image
-from .masks import LABEL_SUFFIXES, read_labels, write_labels
+from napari_fbrs.io.datasets import IMAGE_SUFFIXES
+from napari_fbrs.io.images import read_image
+from napari_fbrs.io.masks import LABEL_SUFFIXES, read_labels, write_labels
 
 LABELS_TAIL = "_labels"
 LABELS_SUFFIX = ".tif"

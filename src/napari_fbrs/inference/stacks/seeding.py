@@ -1,9 +1,9 @@
 """Segment an object on one slice from its mask on the neighbouring slice.
 
-This is the step that :mod:`napari_fbrs.inference.propagate` repeats slice after slice. The new
-slice is read only in a window around the previous mask ``M``'s box (grown by ``expansion``, at
-least ``min_window`` px), resized so its longest side is ``target_size`` (what ZoomIn does from
-the second click on), and the predictor is seeded with:
+This is the step that :mod:`napari_fbrs.inference.stacks.propagation` repeats slice after slice.
+The new slice is read only in a window around the previous mask ``M``'s box (grown by
+``expansion``, at least ``min_window`` px), resized so its longest side is ``target_size`` (what
+ZoomIn does from the second click on), and the predictor is seeded with:
 
 1. One positive click at ``M``'s most interior point (its distance-transform maximum): the
    place least likely to have left the object between two neighbouring slices.
@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from .clicks import Click
-from .protocol import ObjectPredictor
-from .windows import Box, WindowSource
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.engine.protocol import ObjectPredictor
+from napari_fbrs.inference.windows.sources import Box, WindowSource
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from .clicks import Click
-from .config import BRSLossConfig, LBFGSConfig
+from napari_fbrs.inference.engine.clicks import Click
+from napari_fbrs.inference.engine.config import BRSLossConfig, LBFGSConfig
 
 LogitsFn = Callable[..., torch.Tensor]
 UnpackFn = Callable[[torch.Tensor], tuple[tuple[torch.Tensor, ...], torch.Tensor]]

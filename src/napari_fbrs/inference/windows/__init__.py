@@ -1,0 +1,1 @@
+"""Large and lazy images: windows of an image, and predicting window by window."""
