@@ -30,7 +30,9 @@ during it, from ``/proc/stat``), so a figure taken on a busy machine shows it.
 in a fresh process so the first one pays every import: opening the dock the first time,
 adding a 4000 x 4000 image with the dock open (and, for comparison, before the dock is open:
 napari's own cost), and closing the dock (each action runs inside the event loop, which then
-runs 2 s more, so work it posts to later events counts too)::
+runs 2 s more, so work it posts to later events counts too), then, for comparison, napari's
+own cost of adding a points layer and a labels layer (the two layers the dock adds; under
+Xvfb's software OpenGL each costs hundreds of milliseconds by itself)::
 
     xvfb-run -a python benchmarks/bench_widget.py --actions
 
@@ -278,6 +280,13 @@ def bench_actions() -> list[tuple[str, float, int]]:
         measure("open the dock (first time)", open_dock),
         measure("add a 4000 x 4000 image", lambda: viewer.add_image(big, name="big")),
         measure("close the dock", lambda: viewer.window.remove_dock_widget(state["widget"])),
+        # napari's own cost of adding the two kinds of layer the dock adds (imports done)
+        measure("add a points layer (napari alone)", lambda: viewer.add_points(name="p")),
+        measure(
+            "add a labels layer (napari alone)",
+            lambda: viewer.add_labels(np.zeros((1, 1), np.uint8), name="l"),
+        ),
+        measure("remove that labels layer (napari alone)", lambda: viewer.layers.remove("l")),
     ]
     viewer.close()
     return rows

@@ -11,6 +11,16 @@ PLUGIN = "napari-fbrs"
 WIDGET = "f-BRS interactive segmentation"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _napari_layers_prepared():
+    """napari's first labels and points layers made once for the whole session, as in a napari
+    that has shown such layers before: a dock then makes its clicks layer as it opens (the
+    first dock of a fresh napari waits for a thread: tests/_napari/test_event_loop.py)."""
+    from napari_fbrs._napari.warmup import _prepare
+
+    _prepare()
+
+
 @pytest.fixture(autouse=True)
 def _no_checkpoints_from_other_tests(monkeypatch):
     """Checkpoints registered by a fine-tuning test stay out of the next test's choosers."""

@@ -1,5 +1,6 @@
 """Nothing heavy on napari's thread (issue 22, defect 13): torch and the model load in the
-worker. The times themselves are measured by ``benchmarks/bench_widget.py --actions``."""
+worker, napari's imports for its first labels and points layers (pandas, ...) in a thread. The
+times themselves are measured by ``benchmarks/bench_widget.py --actions``."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ SCRIPT = textwrap.dedent(
 
     class Watch:
         def find_spec(self, name, path=None, target=None):
-            if name == "torch" and "torch" not in seen:
-                seen["torch"] = threading.current_thread() is threading.main_thread()
+            if name in ("torch", "pandas") and name not in seen:
+                seen[name] = threading.current_thread() is threading.main_thread()
             return None
 
     sys.meta_path.insert(0, Watch())
@@ -35,6 +36,7 @@ SCRIPT = textwrap.dedent(
         "napari-fbrs", "f-BRS interactive segmentation"
     )
     print("AFTER_OPEN", "torch" in sys.modules and seen.get("torch"))
+    print("CLICKS_AT_OPEN", "f-BRS clicks" in viewer.layers)
     viewer.add_image(np.zeros((2000, 2000), np.uint8), name="big")
     names = [layer.name for layer in viewer.layers]
     from qtpy.QtCore import QEventLoop, QTimer
@@ -44,7 +46,12 @@ SCRIPT = textwrap.dedent(
     deadline = time.time() + 240
     while widget.model_label is None and time.time() < deadline:
         QApplication.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+    while "f-BRS current object" not in viewer.layers and time.time() < deadline:
+        QApplication.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
     tick.stop()
+    print("LAYERS_LATER", [layer.name for layer in viewer.layers][-2:])
+    print("ACTIVE", viewer.layers.selection.active.name)
+    print("PANDAS_ON_MAIN_THREAD", seen.get("pandas"))
     print("MODEL", widget.model_label)
     print("TORCH_ON_MAIN_THREAD", seen.get("torch"))
     print("LABELS_MADE", any(n.startswith("f-BRS labels") for n in names))
@@ -53,7 +60,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_torch_and_the_model_load_in_the_worker_not_on_napari_thread() -> None:
+def test_torch_the_model_and_napari_layer_imports_load_off_napari_thread() -> None:
     env = {k: v for k, v in os.environ.items() if k != "NAPARI_FBRS_THREADS"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     run = subprocess.run(
@@ -65,3 +72,8 @@ def test_torch_and_the_model_load_in_the_worker_not_on_napari_thread() -> None:
     assert "MODEL built-in default" in out
     assert "TORCH_ON_MAIN_THREAD False" in out  # the worker imported it
     assert "LABELS_MADE False" in out  # a big image gets no full-size labels layer at once
+    # napari's first labels and points layers: its imports in a thread, the layers after it
+    assert "PANDAS_ON_MAIN_THREAD False" in out
+    assert "CLICKS_AT_OPEN False" in out
+    assert "LAYERS_LATER ['f-BRS current object', 'f-BRS clicks']" in out
+    assert "ACTIVE f-BRS clicks" in out

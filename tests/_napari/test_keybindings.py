@@ -84,6 +84,7 @@ def test_closing_the_dock_releases_keys_and_transient_layers_but_keeps_labels(
     viewer.window.remove_dock_widget(widget)
     assert widget.controller.closed
     assert not set(layer.keymap)  # every shortcut released
-    assert CLICKS_LAYER not in viewer.layers and PREVIEW_LAYER not in viewer.layers
+    assert CLICKS_LAYER not in viewer.layers  # the current-object layer one turn later:
+    qtbot.waitUntil(lambda: PREVIEW_LAYER not in viewer.layers, timeout=5_000)
     assert own_labels(viewer).data.max() == 1  # the user's work stays
     qtbot.waitUntil(lambda: not widget.controller.worker.running, timeout=30_000)

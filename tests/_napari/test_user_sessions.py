@@ -98,7 +98,8 @@ def test_deleting_a_plugin_layer_mid_object_resets_it_without_an_exception(
     wait_idle(qtbot, widget)
     assert not messages(notifications, "error")
     viewer.layers.selection.active = image
-    assert CLICKS_LAYER in viewer.layers and PREVIEW_LAYER in viewer.layers  # made again
+    assert CLICKS_LAYER in viewer.layers  # made again, the current-object layer a turn later
+    qtbot.waitUntil(lambda: PREVIEW_LAYER in viewer.layers, timeout=5_000)
     click(viewer.layers[CLICKS_LAYER], (10, 10), True)
     wait_idle(qtbot, widget)
     assert widget.controller.clicks == 1 and widget.controller.probs is not None

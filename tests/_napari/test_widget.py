@@ -28,7 +28,10 @@ def test_widget_opens_from_the_plugin_menu_with_its_layers(open_widget, qtbot) -
     clicks = viewer.layers[CLICKS_LAYER]
     assert viewer.layers.selection.active is clicks
     assert clicks.mode == "add"
-    assert PREVIEW_LAYER in viewer.layers
+    # the current-object layer follows one turn of the event loop later (the layer adds are
+    # napari's longest blocks: two short ones instead of one long one)
+    qtbot.waitUntil(lambda: PREVIEW_LAYER in viewer.layers, timeout=5_000)
+    assert viewer.layers.selection.active is clicks
     assert widget.image_choice.value is image
     assert clicks.features["positive"].dtype == bool
     # positive and negative clicks are drawn in two different colours

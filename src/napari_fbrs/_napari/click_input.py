@@ -5,8 +5,9 @@ record). This class watches it: points appended to it (the mouse in add mode, ``
 setting ``layer.data`` in a script) are offered as new clicks one by one, after the checks that
 need only the viewer (an image is chosen, the 2-D view, the point lies inside the image); a
 point moved or deleted with napari's own tools means "recompute from what remains". Refused
-points are removed again. Changes the plugin makes itself (syncing the layer to the session)
-are not reported back.
+points are removed again. The session owns the clicks; the layer only shows them. When the
+plugin makes the layer show the session's clicks, napari's own event blocker keeps that change
+from being read as the user's (the layer's data and signs change in two steps).
 """
 
 from __future__ import annotations
@@ -40,8 +41,7 @@ class ClickInput:
         self._on_restart = on_restart
         self._refuse = refuse
         self.layer: Points | None = None
-        self._seen: list[Point] = []  # the layer's points, as last accepted or synced
-        self._quiet = False
+        self._seen: list[Point] = []  # what the layer showed after the last change was taken
         # makes the clicks layer again after the user deleted it (see click_without_layer)
         self.remake_layer: Callable[[], Points | None] = lambda: None
 
@@ -97,17 +97,15 @@ class ClickInput:
         self._seen = L.clicks_in_layer(layer)
 
     def _silently(self):  # noqa: ANN202
-        return _Quiet(self)
+        """``with``: the layer's changes made inside are not offered as clicks."""
+        assert self.layer is not None
+        return self.layer.events.data.blocker(self._on_points_changed)
 
     # -- changes made by the user -----------------------------------------------------------------
     @qt_slot
     def _on_points_changed(self, event) -> None:  # noqa: ANN001 - napari event
         layer = self.layer
-        if (
-            self._quiet
-            or layer is None
-            or str(event.action) not in ("added", "removed", "changed")
-        ):
+        if layer is None or str(event.action) not in ("added", "removed", "changed"):
             return
         points = L.clicks_in_layer(layer)
         if points[: len(self._seen)] == self._seen:
@@ -155,16 +153,3 @@ class ClickInput:
             )
         slice_index, (row, col) = pixel[:-2], pixel[-2:]
         return self._on_click(image, slice_index, Click(row, col, positive))
-
-
-class _Quiet:
-    """``with``: changes made inside are not reported as user clicks."""
-
-    def __init__(self, owner: ClickInput) -> None:
-        self.owner = owner
-
-    def __enter__(self) -> None:
-        self.owner._quiet = True
-
-    def __exit__(self, *exc: object) -> None:
-        self.owner._quiet = False

@@ -42,6 +42,7 @@ from napari_fbrs._napari.model_choice import (
 from napari_fbrs._napari.plugin_layers import PluginLayers
 from napari_fbrs._napari.propagation import Propagator
 from napari_fbrs._napari.slots import describe, qt_slot
+from napari_fbrs._napari.warmup import warmup
 from napari_fbrs._napari.worker import SessionWorker
 from napari_fbrs.inference.engine.clicks import Click
 from napari_fbrs.inference.engine.config import PredictorConfig, demo_preset
@@ -69,6 +70,7 @@ class Controller:
     def __init__(self, viewer) -> None:  # noqa: ANN001
         self.viewer = viewer
         self.worker = SessionWorker()
+        warmup().start()  # napari's first labels and points layers, prepared in a thread
         self.layers = PluginLayers(viewer)
         self.input = ClickInput(
             viewer, lambda: self.image, self._on_click, self._restart, self.refuse
@@ -127,8 +129,15 @@ class Controller:
             return
         self._pending_image = None
         self.image = image
-        if image is not None:
-            self.layers.fit(image)  # the labels layer is made when something is painted
+        if image is not None:  # the labels layer is made when something is painted
+            warmup().when_ready(partial(self._fit_layers, image))
+
+    @qt_slot
+    def _fit_layers(self, image: Image) -> None:
+        """The clicks and current-object layers for ``image``, if it is still the one chosen
+        (the first dock of a session waits for napari's layer imports; see warmup.py)."""
+        if not self._closed and self.image is image and image in self.viewer.layers:
+            self.layers.fit(image, preview_later=True)
 
     @qt_slot
     def set_target(self, labels: Labels | None) -> None:
@@ -231,8 +240,7 @@ class Controller:
         if target is None:
             return
         options = (self.overwrite, self.replace_ratio, self.checks)
-        self.last_plane = plane
-        self.end_object()
+        self.hand_over(plane)
         grey = L.GreyPlane(plane.image, plane.slice_index)
         run = finish_call(self._session, target, grey, plane.slice_index, options)
         self.submit(run, partial(self._apply, target, made))
@@ -393,7 +401,7 @@ class Controller:
         if target not in self.viewer.layers:
             show_error(f"f-BRS: labels layer {target.name!r} was removed; object not saved.")
         else:
-            self.last_painted = target
+            self.painted_into(target)
             self.say(paint(target, plan, problems))
         self.submit(release)  # after painting: the labels now say which ids are taken
 
@@ -417,6 +425,20 @@ class Controller:
         if not clicks:
             self._object_done()
         self.input.show(clicks, lead)
+
+    # -- the object's hand-over to Finish and Propagate -------------------------------------------
+    def object_to_propagate(self) -> _Plane | None:
+        """The object on show, else the last one finished or propagated."""
+        return self.plane or self.last_plane
+
+    def hand_over(self, plane: _Plane) -> None:
+        """The object on ``plane`` goes to the labels: end it here and remember its plane."""
+        self.last_plane = plane
+        self.end_object()
+
+    def painted_into(self, target: Labels) -> None:
+        """Where the last Finish or Propagate painted (Undo then says how to take it back)."""
+        self.last_painted = target
 
     # -- helpers ----------------------------------------------------------------------------------
     def end_object(self, clear_points: bool = True) -> None:

@@ -88,6 +88,26 @@ class FinetuneWidget(ClosesWithDock):
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__()
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)  # see widget.py
+        self._make_controls()
+        self.status = QLabel("Choose labelled data, a starting model and Fine-tune.")
+        self.costs = QLabel(f"{_iteration_cost()} {_noc_cost()} {KEEP_HINT}")
+        self.files = QLabel()
+        self._lay_out()
+
+        self.worker: FunctionWorker | None = None
+        self.result: FinetuneResult | None = None
+        self._unkept: Path | None = None  # a finished model that did not improve
+        self._cancel = threading.Event()
+        self._bar: progress | None = None
+        self._signal = _StepSignal()
+        self._signal.stepped.connect(self._on_step)
+        self._signal.phase.connect(self._on_phase)
+        self._closed = False
+        self._started = 0.0
+        self._connect()
+
+    def _make_controls(self) -> None:
+        """The form's fields and the action buttons (laid out by ``_lay_out``)."""
         self.data_source = RadioButtons(
             label="Data", choices=[FROM_LAYERS, FROM_FOLDER], value=FROM_LAYERS
         )
@@ -130,21 +150,8 @@ class FinetuneWidget(ClosesWithDock):
                 self.keep_run,
             ]
         )
-        self.status = QLabel("Choose labelled data, a starting model and Fine-tune.")
-        self.costs = QLabel(f"{_iteration_cost()} {_noc_cost()} {KEEP_HINT}")
-        self.files = QLabel()
-        self._lay_out()
 
-        self.worker: FunctionWorker | None = None
-        self.result: FinetuneResult | None = None
-        self._unkept: Path | None = None  # a finished model that did not improve
-        self._cancel = threading.Event()
-        self._bar: progress | None = None
-        self._signal = _StepSignal()
-        self._signal.stepped.connect(self._on_step)
-        self._signal.phase.connect(self._on_phase)
-        self._closed = False
-        self._started = 0.0
+    def _connect(self) -> None:
         self.data_source.changed.connect(self._show_source)
         self.output.changed.connect(self._show_files)
         self.start_button.changed.connect(self.start)

@@ -20,10 +20,12 @@ and made again when needed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from weakref import WeakKeyDictionary
 
 import numpy as np
 from napari.layers import Image, Labels, Layer, Points
+from qtpy.QtCore import QTimer
 
 from napari_fbrs._napari import layers as L
 from napari_fbrs.inference.session.interactive import ObjectState
@@ -52,13 +54,38 @@ class PluginLayers:
         """``callback(layer)`` runs whenever a clicks layer is made (to connect its events)."""
         self._on_new_clicks_layer = callback
 
-    def fit(self, image: Image) -> None:
-        """Make (or re-fit) the clicks and current-object layers for ``image``."""
+    def fit(self, image: Image, preview_later: bool = False) -> None:
+        """Make (or re-fit) the clicks and current-object layers for ``image``.
+
+        ``preview_later``: make the current-object layer in a later turn of the event loop
+        (napari's cost of adding a layer is paid twice in two short blocks, not once in a
+        long one); it is made at once whenever an object needs it first.
+        """
         ndim = len(L.spatial_shape(image))
         if self.preview is None or self.preview.ndim != ndim:
-            self._remove(self.preview)
-            self.preview = L.make_preview_layer(image, self.opacity)
-            self.viewer.add_layer(self.preview)
+            if preview_later:
+                self._remove(self.preview)
+                self.preview = None
+                QTimer.singleShot(0, partial(self._make_preview_if_missing, image))
+            else:
+                self._make_preview(image)
+        self._fit_clicks(image, ndim)
+
+    def _make_preview_if_missing(self, image: Image) -> None:
+        if self.preview is None and self.clicks is not None and image in self.viewer.layers:
+            self._make_preview(image)
+
+    def _make_preview(self, image: Image) -> None:
+        selection = self.viewer.layers.selection
+        active = selection.active  # napari selects the layer it adds: the user's choice stays
+        self._remove(self.preview)
+        self.preview = L.make_preview_layer(image, self.opacity)
+        self.viewer.add_layer(self.preview)
+        self.keep_on_top()
+        if active is not None and active in self.viewer.layers:
+            selection.active = active
+
+    def _fit_clicks(self, image: Image, ndim: int) -> None:
         if self.clicks is None or self.clicks.ndim != ndim:
             self._remove(self.clicks)
             layer = L.make_clicks_layer(image, self.click_size)
@@ -162,10 +189,15 @@ class PluginLayers:
             self.viewer.layers.remove(labels)
 
     def remove_transient(self) -> None:
-        """Remove the clicks and current-object layers (the labels stay: they are results)."""
-        for layer in (self.clicks, self.preview):
-            self._remove(layer)
-        self.clicks = self.preview = None
+        """Remove the clicks and current-object layers (the labels stay: they are results).
+
+        One layer now, the other in the next turn of the event loop: napari's cost of removing
+        a layer is paid in two short blocks, not in one long one.
+        """
+        clicks, self.clicks, self.preview, preview = self.clicks, None, None, self.preview
+        self._remove(clicks)
+        if preview is not None:
+            QTimer.singleShot(0, partial(self._remove, preview))
 
     def _remove(self, layer: Layer | None) -> None:
         if layer is not None and layer in self.viewer.layers:

@@ -8,12 +8,49 @@ bar on the Qt thread and honours Cancel, and describes the result for the status
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+from napari.layers import Image, Labels
 from napari.utils import progress
 from qtpy.QtCore import QObject, Signal
+
+
+class PlaneLike(Protocol):
+    """The plane an object was clicked on: its image and the slice's leading indices."""
+
+    image: Image
+    slice_index: tuple[int, ...]
+
+
+class PropagationHost(Protocol):
+    """What "Propagate" needs from the controller, and nothing more.
+
+    The controller keeps its own state: the propagator asks it for the object to propagate,
+    hands the object over (the controller ends it and remembers its plane) and tells it where
+    the result was painted.
+    """
+
+    @property
+    def viewer(self) -> Any: ...
+    @property
+    def overwrite(self) -> bool: ...
+    def object_to_propagate(self) -> PlaneLike | None: ...
+    def hand_over(self, plane: PlaneLike) -> None: ...
+    def painted_into(self, target: Labels) -> None: ...
+    def target_for(self, image: Image) -> Labels | None: ...
+    def show_state(self, state: Any) -> None: ...
+    def say(self, message: str) -> None: ...
+    def refuse(self, message: str) -> bool: ...
+    def report_failure(self, exc: Exception) -> None: ...
+    def submit(
+        self,
+        run: Callable[[], Any],
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None: ...
 
 
 class _Bridge(QObject):
@@ -75,7 +112,7 @@ class Propagator:
     finished), runs the session's propagation as one worker call, paints the result as one
     napari undo step and reports where each direction stopped."""
 
-    def __init__(self, controller: Any, session: Any) -> None:
+    def __init__(self, controller: PropagationHost, session: Any) -> None:
         self.controller = controller
         self._session = session  # called only from the worker, like the controller does
         self.run: PropagationRun | None = None
@@ -89,7 +126,7 @@ class Propagator:
         from .slots import qt_slot
 
         c = self.controller
-        plane = c.plane or c.last_plane
+        plane = c.object_to_propagate()
         if plane is None or plane.image not in c.viewer.layers:
             c.say("Nothing to propagate: click an object on a slice first (or finish one).")
             return
@@ -105,8 +142,8 @@ class Propagator:
         if target is None:
             return
         self.run = run = PropagationRun("f-BRS propagate")
-        overwrite, c.last_plane = c.overwrite, plane
-        c.end_object()
+        overwrite = c.overwrite
+        c.hand_over(plane)
         c.say(f"Propagating from slice {plane.slice_index[-1]}...")
 
         def work() -> Any:
@@ -123,7 +160,7 @@ class Propagator:
                 return
             target.data_setitem(result.plan.indices, result.plan.values)  # one undo step
             c.submit(partial(self._session.release, np.asarray(target.data), result.plan.label_id))
-            c.last_painted = target
+            c.painted_into(target)
             c.say(describe(result, target.name))
 
         @qt_slot

@@ -12,7 +12,7 @@ folder`` and the fine-tune widget read them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from magicgui.widgets import CheckBox, Container, FileEdit, LineEdit, PushButton
@@ -25,10 +25,34 @@ from napari_fbrs._napari.slots import qt_slot
 from napari_fbrs.series import ImageSeries, default_output_dir
 
 
+class LabelsOfImages(Protocol):
+    """The plugin's labels layers, one per image (``PluginLayers``)."""
+
+    def existing_labels(self, image: Image) -> Labels | None: ...
+    def own_labels(self, image: Image) -> Labels: ...
+
+
+class SeriesHost(Protocol):
+    """What the series panel needs from the controller, and nothing more."""
+
+    @property
+    def viewer(self) -> Any: ...
+    @property
+    def layers(self) -> LabelsOfImages: ...
+    @property
+    def plane(self) -> object | None: ...
+    @property
+    def clicks_layer(self) -> Any: ...
+    def set_image(self, image: Image | None) -> None: ...
+    def set_target(self, labels: Labels | None) -> None: ...
+    def say(self, message: str) -> None: ...
+    def refuse(self, message: str) -> bool: ...
+
+
 class SeriesPanel(Container):
     """Folder (or glob), output folder, Previous / Save / Next, skip annotated."""
 
-    def __init__(self, controller: Any) -> None:
+    def __init__(self, controller: SeriesHost) -> None:
         self.controller = controller
         self.source = LineEdit(label="Folder or glob", value="")
         self.browse = FileEdit(label="or choose", mode="d", nullable=True, value=None)

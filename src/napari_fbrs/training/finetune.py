@@ -238,9 +238,8 @@ def _finetune(
 
     if has_val:
         phase("before", samples)
-        started = time.perf_counter()
-        noc["before"], n_val = validation_noc(init, root, samples, clicks, should_stop=stop)
-        noc_seconds += time.perf_counter() - started
+        (noc["before"], n_val), took = _timed(validation_noc, init, root, samples, clicks, stop)
+        noc_seconds += took
     if stop():
         return result(None, True)
     config = finetune_config(root, settings)
@@ -262,12 +261,25 @@ def _finetune(
     exported = export_checkpoint(summary.last_checkpoint, output, half=False, meta=meta)
     if has_val:
         phase("after", samples)
-        started = time.perf_counter()
-        noc["after"], _ = validation_noc(exported, root, samples, clicks, should_stop=stop)
-        noc_seconds += time.perf_counter() - started
+        (noc["after"], _), took = _timed(validation_noc, exported, root, samples, clicks, stop)
+        noc_seconds += took
         if stop():  # the checkpoint exists; only the "after" figure is incomplete
             noc["after"] = {}
     return result(exported, False)
+
+
+def _timed(
+    noc: Callable[..., tuple[dict[str, float], int]],
+    checkpoint: str | os.PathLike[str],
+    root: str | os.PathLike[str],
+    samples: int,
+    clicks: int,
+    stop: Callable[[], bool],
+) -> tuple[tuple[dict[str, float], int], float]:
+    """The validation NoC of ``checkpoint`` and the seconds it took."""
+    started = time.perf_counter()
+    value = noc(checkpoint, root, samples, clicks, should_stop=stop)
+    return value, time.perf_counter() - started
 
 
 def finetune_items(

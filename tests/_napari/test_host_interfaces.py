@@ -1,0 +1,33 @@
+"""The controller provides every member of the narrow interfaces its helpers are typed with.
+
+Propagation and the series panel see the controller only through ``PropagationHost`` and
+``SeriesHost``; a member renamed in the controller must fail here, not at a user's click.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_fbrs._napari.propagation import PropagationHost
+from napari_fbrs._napari.series_panel import LabelsOfImages, SeriesHost
+
+pytestmark = pytest.mark.gui
+
+
+def _members(protocol: type) -> set[str]:
+    own = {"__init__", "__module__", "__doc__", "__dict__", "__weakref__", "__annotations__"}
+    names = set(vars(protocol)) | set(getattr(protocol, "__annotations__", {}))
+    return {n for n in names if not n.startswith("_") and n not in own}
+
+
+@pytest.mark.parametrize("protocol", [PropagationHost, SeriesHost])
+def test_the_controller_has_every_member_of_each_host_interface(open_widget, protocol) -> None:
+    _, _, widget = open_widget(np.zeros((32, 32), np.uint8))
+    controller = widget.controller
+    members = _members(protocol)
+    assert len(members) >= 8
+    missing = sorted(n for n in members if not hasattr(controller, n))
+    assert missing == []
+    layers_missing = [n for n in _members(LabelsOfImages) if not hasattr(controller.layers, n)]
+    assert layers_missing == []
