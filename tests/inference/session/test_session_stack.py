@@ -11,8 +11,7 @@ from napari_fbrs.inference.engine.maps import ProbabilityMap
 from napari_fbrs.inference.session.interactive import ImageContext, InteractiveSession
 from napari_fbrs.io.planes import stack_source
 from napari_fbrs.synthetic import synthetic_nuclei_stack
-
-from .test_propagate import ThresholdOracle
+from tests.inference.stacks.test_propagation import ThresholdOracle
 
 
 class OraclePredictor(ThresholdOracle):
