@@ -107,3 +107,17 @@ def own_labels(viewer):  # noqa: ANN001, ANN201
     found = [x for x in viewer.layers if x.name.startswith(LABELS_LAYER + " [")]
     assert len(found) == 1, [x.name for x in viewer.layers]
     return found[0]
+
+
+def wait_settled(qtbot, widget, timeout: int = 5_000) -> None:  # noqa: ANN001
+    """Until ``widget`` is shown and its size is the same at two checks in a row (a dock
+    still being laid out resizes the canvas under the mouse)."""
+    qtbot.waitExposed(widget, timeout=timeout)
+    last: list = [None]
+
+    def same() -> bool:
+        size = (widget.width(), widget.height())
+        settled, last[0] = size == last[0], size
+        return settled
+
+    qtbot.waitUntil(same, timeout=timeout)

@@ -18,7 +18,7 @@ from napari_fbrs.training.finetune import (
     write_finetune_folder,
 )
 
-from .helpers import messages
+from .helpers import messages, wait_settled
 
 PLUGIN = "napari-fbrs"
 FINETUNE = "f-BRS fine-tune"
@@ -260,7 +260,7 @@ def test_the_actions_stay_visible_beside_the_segmentation_dock(
     viewer.window.add_plugin_dock_widget(PLUGIN, SEGMENT)
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
     qtbot.waitUntil(lambda: widget.isVisible(), timeout=10_000)
-    qtbot.wait(50)  # let the dock layout settle
+    wait_settled(qtbot, widget)  # the dock laid out
     for button in (widget.start_button, widget.cancel_button, widget.keep_button):
         native = button.native
         assert native.height() >= native.minimumSizeHint().height() > 0, button.text

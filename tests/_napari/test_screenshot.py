@@ -23,7 +23,7 @@ from napari_fbrs._napari.layers import (
 )
 
 from .conftest import PLUGIN, WIDGET
-from .helpers import click, wait_idle
+from .helpers import click, wait_idle, wait_settled
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -55,7 +55,7 @@ def test_screenshot_of_the_astronaut_with_clicks(make_napari_viewer, qtbot, tiny
         wait_idle(qtbot, widget)
     mask = widget.controller.current_mask
     assert mask is not None and 0 < mask.mean() < 0.5
-    qtbot.wait(200)
+    wait_settled(qtbot, viewer.window._qt_viewer.canvas.native)
 
     shot = viewer.screenshot(canvas_only=False, flash=False)
     assert shot.ndim == 3 and shot.shape[0] > 600 and shot.shape[1] > 1000

@@ -11,7 +11,7 @@ from napari_fbrs.inference.engine.clicks import Click
 from napari_fbrs.io.images import to_model_rgb
 
 from .conftest import PLUGIN, WIDGET
-from .helpers import click, core_probs, messages, own_labels, wait_idle
+from .helpers import click, core_probs, messages, own_labels, wait_idle, wait_settled
 
 pytestmark = pytest.mark.gui
 
@@ -180,7 +180,7 @@ def test_the_panel_shows_the_actions_first_and_folds_the_expert_settings(
     open_widget, qtbot
 ) -> None:
     viewer, _, widget = open_widget(SMALL, rgb=True, show=True)
-    qtbot.wait(100)
+    wait_settled(qtbot, widget)
     assert "left = object, right = background" in widget.how_to.text()
     assert not widget.advanced.isExpanded()  # BRS mode, ZoomIn, L-BFGS, device, fast: folded
 

@@ -15,7 +15,15 @@ from napari_fbrs._napari.widget import FBRSWidget
 from napari_fbrs.inference.engine.clicks import Click
 from napari_fbrs.inference.engine.predictor import Predictor
 
-from .helpers import click, core_probs, full_preview, messages, own_labels, wait_idle
+from .helpers import (
+    click,
+    core_probs,
+    full_preview,
+    messages,
+    own_labels,
+    wait_idle,
+    wait_settled,
+)
 
 pytestmark = pytest.mark.gui
 
@@ -87,8 +95,8 @@ def test_real_mouse_clicks_left_right_and_ctrl_left(open_widget, qtbot, tiny_mod
     from qtpy.QtCore import QPoint, Qt
 
     viewer, image, widget = open_widget(RGB, show=True, rgb=True, scale=(2, 2))
-    qtbot.wait(300)  # let the dock settle so the canvas keeps its size
     canvas = viewer.window._qt_viewer.canvas
+    wait_settled(qtbot, canvas.native)  # the dock laid out: the canvas keeps its size
     left, right = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton
     none, ctrl = Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ControlModifier
     plan = [((20, 30), left, none, True), ((8, 50), right, none, False)]
@@ -96,8 +104,9 @@ def test_real_mouse_clicks_left_right_and_ctrl_left(open_widget, qtbot, tiny_mod
     for (row, col), button, modifier, _ in plan:
         to_canvas = canvas.layer_to_visual[image].node.get_transform("visual", "canvas")
         x, y = to_canvas.map([col + 0.5, row + 0.5])[:2]  # the node's pixel i spans [i, i+1)
+        placed = len(viewer.layers[CLICKS_LAYER].data)
         qtbot.mouseClick(canvas.native, button, modifier, QPoint(round(x), round(y)))
-        qtbot.wait(20)
+        qtbot.waitUntil(lambda n=placed: len(viewer.layers[CLICKS_LAYER].data) > n)
     wait_idle(qtbot, widget)
     expected = tuple(Click(r, c, sign) for (r, c), _, _, sign in plan)
     assert widget.controller.state.clicks == expected
