@@ -53,7 +53,7 @@ def verdict_will_be(monkeypatch, verdict: Verdict) -> None:
     """Whatever a tiny run measures, the comparison says ``verdict``."""
     from napari_fbrs.training import finetune
 
-    monkeypatch.setattr(finetune, "compare_noc", lambda before, after: verdict)
+    monkeypatch.setattr(finetune, "compare_noc", lambda before, after, objects: verdict)
 
 
 def test_layer_pairs_take_labelled_planes_with_the_layer_contrast(make_napari_viewer) -> None:

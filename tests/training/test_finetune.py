@@ -148,6 +148,11 @@ def test_the_verdict_counts_the_clicks_to_85_and_90_percent() -> None:
     assert compare_noc(before, {"noc@85": 4.0, "noc@90": 6.0}) is Verdict.UNCHANGED
     assert compare_noc(before, {}) is Verdict.UNMEASURED
     assert compare_noc({"noc@85": 12.25}, {"noc@85": 13.0}) is Verdict.WORSE  # issue 22
+    # one held-out object decides nothing (CCP_person: it went 4 -> 8 while 8 others improved)
+    few = compare_noc({"noc@85": 4.0, "noc@90": 8.0}, {"noc@85": 8.0, "noc@90": 8.0}, objects=1)
+    assert few is Verdict.TOO_FEW and not few.keep_by_default
+    assert compare_noc(before, {"noc@85": 3.0, "noc@90": 6.5}, objects=4) is Verdict.TOO_FEW
+    assert compare_noc(before, {"noc@85": 3.0, "noc@90": 6.5}, objects=5) is Verdict.BETTER
     assert Verdict.BETTER.keep_by_default
     assert not any(v.keep_by_default for v in (Verdict.WORSE, Verdict.UNCHANGED))
     assert not Verdict.UNMEASURED.keep_by_default

@@ -43,7 +43,11 @@ from napari_fbrs.training.finetune import (
     finetune_items,
     folder_items,
 )
-from napari_fbrs.training.finetune_policy import FinetuneSettings, Verdict
+from napari_fbrs.training.finetune_policy import (
+    MIN_VERDICT_OBJECTS,
+    FinetuneSettings,
+    Verdict,
+)
 
 from .docking import ClosesWithDock
 from .finetune_data import layer_pairs
@@ -335,6 +339,10 @@ class FinetuneWidget(ClosesWithDock):
             Verdict.WORSE: "It needs more clicks than the starting model",
             Verdict.UNCHANGED: "It needs as many clicks as the starting model",
             Verdict.UNMEASURED: "It could not be compared with the starting model",
+            Verdict.TOO_FEW: (
+                f"Fewer than {MIN_VERDICT_OBJECTS} labelled objects were held out, too few to "
+                "tell whether it is better (label more images, a quarter is held out)"
+            ),
         }[verdict]
         return (
             f"{why}, so it was not added to Weights and the previous model stays selected; "

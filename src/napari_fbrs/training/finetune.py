@@ -72,7 +72,7 @@ class FinetuneResult:
         """Better, unchanged, worse or unmeasured: only "better" is kept without asking."""
         if self.cancelled:
             return Verdict.UNMEASURED
-        return compare_noc(self.before, self.after)
+        return compare_noc(self.before, self.after, self.validation_samples)
 
 
 def finetune_config(data_root: str | os.PathLike[str], settings: FinetuneSettings) -> TrainConfig:
