@@ -96,3 +96,15 @@ def test_the_mode_needs_labels_and_plain_mode_is_unchanged(nuclei):
     assert len(seg.clicks) == 2
     labels = np.zeros(image.shape, np.int32)
     assert seg.finish(labels) == 1  # finish(labels) works as before
+
+
+def test_the_readme_one_click_example_runs_as_written(nuclei):
+    """The README's "One click per object (Python)" block, with the image of the first one."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("### One click per object (Python)", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {"np": np, "napari_fbrs": napari_fbrs, "image": nuclei[0]}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+    assert sorted(np.unique(namespace["labels"])) == [0, 1, 2, 3]
