@@ -11,6 +11,10 @@ from napari_fbrs.inference.session.one_click import starts_new_object
 from tests.inference.test_session import DiskPredictor
 
 
+def _starts(state, click: Click) -> bool:  # noqa: ANN001
+    return starts_new_object(state.map, state.threshold, click)
+
+
 @pytest.fixture
 def session() -> InteractiveSession:
     s = InteractiveSession(DiskPredictor(), prob_thresh=0.5)  # type: ignore[arg-type]
@@ -19,14 +23,14 @@ def session() -> InteractiveSession:
 
 
 def test_the_rule(session: InteractiveSession) -> None:
-    assert not starts_new_object(session.state, Click(5, 5, True))  # no object yet
+    assert not _starts(session.state, Click(5, 5, True))  # no object yet
     state = session.add_click(Click(20, 20, True))
-    assert not starts_new_object(state, Click(22, 21, True))  # on the object: corrects it
-    assert not starts_new_object(state, Click(5, 5, False))  # negative: corrects it
-    assert starts_new_object(state, Click(5, 5, True))
+    assert not _starts(state, Click(22, 21, True))  # on the object: corrects it
+    assert not _starts(state, Click(5, 5, False))  # negative: corrects it
+    assert _starts(state, Click(5, 5, True))
     empty = session.add_click(Click(20, 20, False))  # the disk is gone: an empty mask
     assert empty.mask() is not None and not empty.mask().any()
-    assert not starts_new_object(empty, Click(5, 5, True))
+    assert not _starts(empty, Click(5, 5, True))
 
 
 def test_a_click_outside_finishes_the_object_and_starts_the_next(

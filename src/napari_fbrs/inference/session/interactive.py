@@ -393,7 +393,7 @@ class InteractiveSession:
         """Add ``click``; a positive click outside the current object's mask first finishes
         that object into ``labels`` (as :meth:`finish`: same id rule, the caller applies the
         plan) and the click starts the next object. A failing click changes nothing."""
-        if not starts_new_object(self.state, click):
+        if not starts_new_object(self._map, self._threshold, click):
             return OneClick(self.add_click(click))
         predictor = self._predictor()
         check_inside((click,), *predictor.image_shape)

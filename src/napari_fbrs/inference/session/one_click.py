@@ -19,25 +19,22 @@ clicks and are recomputed on undo, which the deterministic predictor reproduces 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from napari_fbrs.inference.engine.clicks import Click
 from napari_fbrs.inference.engine.maps import ProbabilityMap
 from napari_fbrs.inference.session.history import History, nbytes
 
-if TYPE_CHECKING:
-    from napari_fbrs.inference.session.interactive import Finished, ObjectState
 
-
-def starts_new_object(state: ObjectState, click: Click) -> bool:
+def starts_new_object(current: ProbabilityMap | None, threshold: float, click: Click) -> bool:
     """The rule: ``click`` is positive and falls outside the current object's non-empty mask
-    (the pixel under the click, ``int(row), int(col)``, is not in the mask)."""
-    if not click.positive or state.map is None:
+    (``current`` at ``threshold``; the pixel under the click, ``int(row), int(col)``)."""
+    if not click.positive or current is None:
         return False
-    mask = state.mask()
-    if mask is None or not mask.any():
+    mask = current.mask(threshold)
+    if not mask.any():
         return False
-    (r0, c0), (h, w) = state.map.origin, mask.shape
+    (r0, c0), (h, w) = current.origin, mask.shape
     row, col = int(click.row) - r0, int(click.col) - c0
     return not (0 <= row < h and 0 <= col < w and bool(mask[row, col]))
 
@@ -50,9 +47,9 @@ class OneClick:
     an undo took back (``unfinished``: restore the labels it painted); None when neither.
     """
 
-    state: ObjectState
-    finished: Finished | None = None
-    unfinished: Finished | None = None
+    state: Any  # the session's ObjectState after the call
+    finished: Any = None  # a session Finished, or None
+    unfinished: Any = None  # a session Finished, or None
 
 
 @dataclass
@@ -63,7 +60,7 @@ class Parked:
     predictor: Any  # the predictor's state after the last click; None once dropped
     map: ProbabilityMap | None
     history: History
-    finished: Finished
+    finished: Any  # the session's Finished
     labels_key: int  # id() of the label array it was planned into
     click: Click  # the click that finished it and started the next object
     successor: int  # the session's object id of the object that click started
