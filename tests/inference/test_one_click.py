@@ -135,3 +135,16 @@ def test_parked_objects_beyond_the_budget_are_recomputed_on_undo() -> None:
     assert all(p.predictor is None for p in session._parked)  # nothing kept but clicks
     state = session.undo_click().state
     assert state.clicks == before.clicks and np.array_equal(state.probs, before.probs)
+
+
+def test_on_a_stack_the_objects_go_into_their_slice(session: InteractiveSession) -> None:
+    labels = np.zeros((3, 40, 50), np.int32)
+    labels[0, 5, 5] = 4  # another slice: ids are unique over the stack
+    session.click_one_per_object(Click(8, 8, True), labels, (1,))
+    done = session.click_one_per_object(Click(30, 30, True), labels, (1,))
+    done.finished.plan.apply_to(labels)
+    assert done.finished.plan.label_id == 5
+    assert set(np.nonzero(labels == 5)[0]) == {1} and labels[1, 8, 8] == 5
+    undone = session.undo_click().unfinished
+    labels[undone.plan.all_indices] = 0
+    assert (labels == 5).sum() == 0 and labels[0, 5, 5] == 4
