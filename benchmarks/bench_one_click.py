@@ -81,8 +81,8 @@ def main() -> None:
     dataset = open_dataset("dsb2018", args.root, "val")
     seg = napari_fbrs.Segmenter(mode=args.mode)
     totals = {"a": Tally(), "b": Tally()}
-    print("| image | nuclei | (a) actions/object | (b) actions/object |")
-    print("|---|---|---|---|")
+    print("| image | nuclei | (a) actions/object | (b) actions/object | (a) / (b) >= target |")
+    print("|---|---|---|---|---|")
     for index in range(min(args.images, dataset.num_images())):
         image, truth = dataset.load_instances(index)
         objects = _reading_order(truth)
@@ -93,7 +93,9 @@ def main() -> None:
         for key, tally in per.items():
             totals[key].add(tally)
         a, b = (per[k].actions / max(len(objects), 1) for k in ("a", "b"))
-        print(f"| {dataset.image_name(index)[:8]} | {len(objects)} | {a:.2f} | {b:.2f} |")
+        reached = " / ".join(str(per[k].reached) for k in ("a", "b"))
+        name = dataset.image_name(index)[:8]
+        print(f"| {name} | {len(objects)} | {a:.2f} | {b:.2f} | {reached} |", flush=True)
     images = min(args.images, dataset.num_images())
     print(f"\nDSB2018/val, first {images} images, {args.mode}, target IoU {args.target}:\n")
     print("| protocol | objects | actions/object | labels >= target | mean label IoU | s/image |")
