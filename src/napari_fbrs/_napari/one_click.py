@@ -29,9 +29,6 @@ from napari_fbrs.inference.session.interactive import ObjectState
 from napari_fbrs.inference.session.object_checks import ObjectChecks, check_object
 from napari_fbrs.inference.session.one_click import OneClick
 
-#: The key that switches the mode (on the clicks layer, with the other shortcuts).
-ONE_CLICK_KEY = "O"
-
 Result = tuple[OneClick, list[str]]
 #: An auto-finished object's layer, id, painted indices and the values they held before.
 Painted = tuple[Labels, int, tuple[np.ndarray, ...], np.ndarray]
@@ -41,12 +38,10 @@ class Host(Protocol):
     """What the mode needs of the controller."""
 
     viewer: Any
-    layers: Any  # PluginLayers
     overwrite: bool
     replace_ratio: float
     checks: ObjectChecks
     last_painted: Labels | None
-    target: Labels | None
 
     def submit(
         self,
@@ -96,23 +91,25 @@ class OneClickMode:
     def click(
         self, image: Image, slice_index: tuple[int, ...], click: Click, on_state: Callable
     ) -> bool:
-        """Run ``click`` through the session's one-click call; False when refused."""
+        """Run ``click`` through the session's one-click call; False when refused.
+
+        The target labels are made here if needed, and kept even while empty: the clicks that
+        correct the first object would otherwise make and remove a layer each time."""
         host = self._host
-        made = host.target is None and host.layers.existing_labels(image) is None
         target = host.target_for(image)
         if target is None:
             return False
         grey = L.GreyPlane(image, slice_index)
         options = (host.overwrite, host.replace_ratio, host.checks)
         run = _worker_call(self._session, click, target, grey, slice_index, options)
-        host.submit(run, partial(self._clicked, target, made, on_state))
+        host.submit(run, partial(self._clicked, target, on_state))
         return True
 
     def undo(self) -> None:
         """Undo the last click; one that finished an object brings that object back."""
         self._host.submit(self._session.undo_click, self._undone)
 
-    def _clicked(self, target: Labels, made: bool, on_state: Callable, result: Result) -> None:
+    def _clicked(self, target: Labels, on_state: Callable, result: Result) -> None:
         done, problems = result
         host = self._host
         finished = done.finished
@@ -130,8 +127,6 @@ class OneClickMode:
         if plan is not None:
             labels = np.asarray(target.data)
             host.submit(partial(self._session.release, labels, plan.label_id))
-        elif made:  # made for this click, which painted nothing: no empty layer stays
-            host.layers.remove_if_empty(target)
         on_state(done.state)
 
     def _undone(self, done: OneClick) -> None:
