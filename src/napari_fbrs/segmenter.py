@@ -14,6 +14,10 @@ in all three.
     mask = seg.click(120, 200)               # bool mask of the image's shape
     mask = seg.click(40, 60, positive=False)
     new_id = seg.finish(labels)              # paints into an integer array in place
+
+One click per object (dense nuclei): ``seg.set_labels(labels)``, then
+``seg.one_click_per_object = True``: a positive click outside the current object finishes it
+into those labels and starts the next object; ``seg.finish()`` keeps the last one.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class Segmenter:
         device: str = "auto",
         preset: str = "demo",
         local_window: int | None = None,
+        one_click_per_object: bool = False,
     ) -> None:
         configure_threads()
         from .inference.engine.config import preset as make_preset
@@ -61,6 +66,9 @@ class Segmenter:
         self.local_window = window
         self._session = InteractiveSession(prob_thresh=self.config.prob_thresh)
         self._shape: tuple[int, int] | None = None
+        self.one_click_per_object = bool(one_click_per_object)
+        self._labels: np.ndarray | None = None  # set_labels: where finish() paints by default
+        self._undo_paint: list[tuple[int, tuple[np.ndarray, ...], np.ndarray]] = []
 
     # -- the image -----------------------------------------------------------------------------
     def set_image(
@@ -87,6 +95,7 @@ class Segmenter:
         self._session.predictor = predictor
         self._session.set_image(pixels)
         self._shape = (int(pixels.shape[0]), int(pixels.shape[1]))
+        self._undo_paint = []
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -96,17 +105,40 @@ class Segmenter:
 
     # -- the object ----------------------------------------------------------------------------
     def click(self, row: float, col: float, positive: bool = True) -> np.ndarray:
-        """Add one click (row 0 at the top) and return the object's mask after it."""
+        """Add one click (row 0 at the top) and return the object's mask after it.
+
+        With :attr:`one_click_per_object`, a positive click outside the current object first
+        finishes it into the labels of :meth:`set_labels` (as :meth:`finish`); the mask
+        returned is then the new object's."""
         from .inference.engine.clicks import Click
 
         self.image_shape  # noqa: B018 - raises without an image
-        self._session.add_click(Click(float(row), float(col), bool(positive)))
+        click = Click(float(row), float(col), bool(positive))
+        if not self.one_click_per_object:
+            self._session.add_click(click)
+            return self._mask()
+        labels = self._checked_labels(None)
+        done = self._session.click_one_per_object(click, labels)
+        plan = done.finished.plan if done.finished is not None else None
+        if plan is not None:
+            self._undo_paint.append((plan.label_id, plan.all_indices, labels[plan.all_indices]))
+            plan.apply_to(labels)
+            self._session.release(labels, plan.label_id)
         return self._mask()
 
     def undo(self) -> np.ndarray | None:
-        """Take back the last click (exactly); returns the mask before it (None: no click)."""
+        """Take back the last click (exactly); returns the mask before it (None: no click).
+
+        Undoing the click that finished an object in :attr:`one_click_per_object` mode takes
+        that object out of the labels (their earlier values restored) and makes it the current
+        object again, with its clicks."""
         self.image_shape  # noqa: B018 - raises without an image
-        self._session.undo()
+        undone = self._session.undo_click().unfinished
+        plan = undone.plan if undone is not None else None
+        if plan is not None and self._labels is not None and self._undo_paint:
+            label_id, indices, old = self._undo_paint.pop()
+            if label_id == plan.label_id:
+                self._labels[indices] = old
         return self._mask()
 
     def redo(self) -> np.ndarray | None:
@@ -118,6 +150,30 @@ class Segmenter:
     def reset(self) -> None:
         """Drop the current object's clicks and history (the image stays prepared)."""
         self._session.reset()
+        self._undo_paint = []
+
+    def set_labels(self, labels: np.ndarray) -> None:
+        """The integer array (the image's shape) that :meth:`finish` without an argument and
+        one-click-per-object paint into, in place."""
+        _check_labels(labels, self._shape)
+        self._labels = labels
+        self._undo_paint = []
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """The array given to :meth:`set_labels` (None: none yet)."""
+        return self._labels
+
+    def _checked_labels(self, labels: np.ndarray | None) -> np.ndarray:
+        if labels is None:
+            labels = self._labels
+        if labels is None:
+            raise RuntimeError(
+                "no labels: call set_labels(labels) first (one click per object and finish() "
+                "without an argument paint into them)"
+            )
+        _check_labels(labels, self.image_shape)
+        return labels
 
     @property
     def clicks(self) -> tuple[Any, ...]:
@@ -140,21 +196,28 @@ class Segmenter:
         probs = self.probabilities
         return None if probs is None else probs > self._session.threshold
 
-    def finish(self, labels: np.ndarray, overwrite: bool = False) -> int:
-        """Paint the current object into ``labels`` (an integer array of the image's shape)
-        in place and start a new object. The id is the next free one (max + 1); existing
-        labels are kept unless ``overwrite``. Returns the id, or 0 when nothing was painted
-        (no click yet, an empty mask, or every pixel already labelled)."""
-        if not isinstance(labels, np.ndarray) or not np.issubdtype(labels.dtype, np.integer):
-            raise TypeError("labels must be an integer numpy array (e.g. np.zeros(shape, int))")
-        if labels.shape != self.image_shape:
-            raise ValueError(f"labels have shape {labels.shape}, the image {self.image_shape}")
+    def finish(self, labels: np.ndarray | None = None, overwrite: bool = False) -> int:
+        """Paint the current object into ``labels`` (an integer array of the image's shape;
+        default: the array of :meth:`set_labels`) in place and start a new object. The id is
+        the next free one (max + 1); existing labels are kept unless ``overwrite``. Returns
+        the id, or 0 when nothing was painted (no click yet, an empty mask, or every pixel
+        already labelled). Objects finished before it by one click per object stay finished
+        (undo no longer takes them back)."""
+        labels = self._checked_labels(labels)
+        self._undo_paint = []
         finished = self._session.finish(labels, overwrite=overwrite)
         plan = finished.plan
         if plan is None or plan.num_pixels == 0:
             return 0
         labels[plan.indices] = plan.label_id
         return int(plan.label_id)
+
+
+def _check_labels(labels: Any, shape: tuple[int, int] | None) -> None:
+    if not isinstance(labels, np.ndarray) or not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError("labels must be an integer numpy array (e.g. np.zeros(shape, int))")
+    if shape is not None and labels.shape != shape:
+        raise ValueError(f"labels have shape {labels.shape}, the image {shape}")
 
 
 def _load(model: Any, device: Any) -> tuple[Any, str]:

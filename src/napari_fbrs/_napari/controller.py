@@ -39,6 +39,7 @@ from napari_fbrs._napari.model_choice import (
     load_model,
     make_predictor,
 )
+from napari_fbrs._napari.one_click import OneClickMode
 from napari_fbrs._napari.plugin_layers import PluginLayers
 from napari_fbrs._napari.propagation import Propagator
 from napari_fbrs._napari.slots import describe, qt_slot
@@ -96,6 +97,7 @@ class Controller:
         self.plane: _Plane | None = None
         self.last_plane: _Plane | None = None  # of the last object finished or propagated
         self.propagator = Propagator(self, self._session)
+        self.one_click = OneClickMode(self, self._session)  # "One click per object" (O)
         self._pending_image: Image | None = None
         self._closed = False
         self.submit(partial(self._use_settings, self.engine, self.device_choice), self._on_device)
@@ -254,7 +256,7 @@ class Controller:
             self.say("No click to undo.")
             return
         self.input.remove_last()
-        self.submit(self._session.undo, self.show_state)
+        self.one_click.undo()  # the session's undo, which also takes back an auto-finish
 
     @qt_slot
     def redo_click(self) -> None:
@@ -269,6 +271,10 @@ class Controller:
         self.submit(self._session.reset, self.show_state)
         if self.image is not None and self.image in self.viewer.layers:
             self.layers.fit(self.image)
+
+    @qt_slot
+    def toggle_one_click(self) -> None:
+        self.one_click.toggle()
 
     @qt_slot
     def close(self) -> None:
@@ -311,6 +317,10 @@ class Controller:
                 f"The current object lives on slice {self.plane.slice_index}; finish (C) or "
                 f"reset (X) it before clicking on slice {slice_index}. Click ignored."
             )
+        elif self.one_click.enabled:  # this click may finish the object and start the next
+            self.say("")
+            done = partial(self._clicked, time.perf_counter())
+            return self.one_click.click(self.plane.image, slice_index, click, done)
         queued = time.perf_counter()
         self.submit(partial(self._session.add_click, click), partial(self._clicked, queued))
         self.say("")  # earlier messages belong to earlier moments
@@ -445,6 +455,7 @@ class Controller:
         """Forget the object on the Qt side (the session is told by the caller)."""
         if clear_points:
             self.input.clear()
+        self.one_click.forget()
         self._object_done()
 
     def _object_done(self) -> None:

@@ -28,6 +28,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("Shift-Z", "undo_click", "undo click"),
     Shortcut("Shift-Y", "redo_click", "redo click"),
     Shortcut("X", "reset_object", "reset object"),
+    Shortcut("O", "toggle_one_click", "one click per object on/off"),
 )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import ComboBox, Container, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, PushButton
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QEvent, QObject, Qt
@@ -80,6 +80,11 @@ class FBRSWidget(ClosesWithDock):
         self.undo_button = PushButton(text="Undo (Shift+Z)")
         self.redo_button = PushButton(text="Redo (Shift+Y)")
         self.reset_button = PushButton(text="Reset (X)")
+        self.one_click_box = CheckBox(text="One click per object (O)", value=False)
+        self.one_click_box.tooltip = (
+            "A click outside the current object finishes it and starts the next; clicks on it "
+            "and right clicks correct it. Shift+Z on such a click brings the object back."
+        )
         self.display = DisplaySettings()
         self.model_choice = ComboBox(label="Weights", choices=lambda _widget: model_choices())
         self.load_button = PushButton(text="Load")
@@ -141,6 +146,7 @@ class FBRSWidget(ClosesWithDock):
             self.how_to,
             choosers.native,
             actions.native,
+            self.one_click_box.native,
             self.status,
             self.display.native,
             weights.native,
@@ -177,6 +183,8 @@ class FBRSWidget(ClosesWithDock):
         self.undo_button.changed.connect(c.undo_click)
         self.redo_button.changed.connect(c.redo_click)
         self.reset_button.changed.connect(c.reset_object)
+        self.one_click_box.changed.connect(c.one_click.set_enabled)
+        c.one_click.changed.connect(self._on_one_click_changed)
         self.propagate_button.changed.connect(self._propagate)
         self.cancel_propagate_button.changed.connect(c.propagator.cancel)
         for signal in (c.state_changed, c.status_changed, c.model_changed):
@@ -211,6 +219,7 @@ class FBRSWidget(ClosesWithDock):
             signal.disconnect(self._refresh)
         c.model_changed.disconnect(self._on_model_changed)
         c.target_changed.disconnect(self._on_target_changed)
+        c.one_click.changed.disconnect(self._on_one_click_changed)
 
     def _images(self, _widget: ComboBox | None = None) -> list[tuple[str, Image]]:
         return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
@@ -256,6 +265,11 @@ class FBRSWidget(ClosesWithDock):
         if self.labels_choice.value is not wanted:
             self.labels_choice.reset_choices()
             self.labels_choice.value = wanted
+
+    @qt_slot
+    def _on_one_click_changed(self, on: bool) -> None:
+        if self.one_click_box.value != on:
+            self.one_click_box.value = on
 
     @qt_slot
     def _apply_compute(self, _value: object = None) -> None:

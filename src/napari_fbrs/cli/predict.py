@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from napari_fbrs.cli import one_click
 from napari_fbrs.cli.common import (
     MASK_SUFFIXES,
     PROG,
@@ -67,6 +68,7 @@ def add_parser(subparsers: Any) -> None:
     )
     add_max_pixels_option(parser)
     add_stack_options(parser)
+    one_click.add_option(parser)
     parser.add_argument("--device", default="auto", help="auto (cuda>mps>cpu), cpu, cuda[:N], mps")
     add_predictor_options(parser)
     parser.set_defaults(handler=run)
@@ -87,6 +89,7 @@ def add_max_pixels_option(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    one_click.check_args(args)
     if args.output is None and args.save_probs is None:
         raise CLIError("nothing to write: give --output and/or --save-probs")
     try:
@@ -117,6 +120,14 @@ def run(args: argparse.Namespace) -> int:
     # The command line never undoes: no snapshots kept, so only the latest map stays alive.
     session = InteractiveSession(predictor, prob_thresh=config.prob_thresh, history_bytes=0)
     session.set_image(image)
+    if args.one_click_per_object:
+        assert output is not None
+        result = one_click.segment(session, clicks)
+        print(f"{loaded.arch} on {device}, {config.mode.value}, preset {args.preset}")
+        _print_clicks(clicks, result.stats)
+        print(f"weights {loaded.path.name}, image {image_name} ({height} x {width})")
+        one_click.write(output, result)
+        return 0
     try:
         last, stats = _apply_clicks(session, clicks, probs_path, height, width)
     except OSError as exc:

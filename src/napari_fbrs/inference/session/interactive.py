@@ -28,6 +28,13 @@ from napari_fbrs.inference.engine.clicks import Click, check_inside
 from napari_fbrs.inference.engine.maps import ProbabilityMap
 from napari_fbrs.inference.engine.protocol import ObjectPredictor
 from napari_fbrs.inference.session.history import History, Snapshot
+from napari_fbrs.inference.session.one_click import (
+    OneClick,
+    Parked,
+    drop_oldest,
+    parked_bytes,
+    starts_new_object,
+)
 from napari_fbrs.inference.session.painting import (
     REPLACE_RATIO,
     PaintPlan,
@@ -119,6 +126,8 @@ class InteractiveSession:
         # id(label array) -> ids planned for it that the caller has not applied yet
         self._reserved: dict[int, set[int]] = {}
         self._stack_object: StackObject | None = None  # last object finished on a stack slice
+        self._parked: list[Parked] = []  # objects finished by a click, newest last (one_click)
+        self._parking = False  # while a click finishes an object: the chain goes on
 
     # -- what the object is computed with and on ----------------------------------------------
     def use_model(self, model: Any) -> None:
@@ -372,6 +381,68 @@ class InteractiveSession:
         self._new_object()
         return StackFinished(plan, self.state, "", result)
 
+    # -- one click per object (see inference.session.one_click) --------------------------------
+    def click_one_per_object(
+        self,
+        click: Click,
+        labels: np.ndarray,
+        slice_index: tuple[int, ...] = (),
+        overwrite: bool = False,
+        replace_ratio: float | None = REPLACE_RATIO,
+    ) -> OneClick:
+        """Add ``click``; a positive click outside the current object's mask first finishes
+        that object into ``labels`` (as :meth:`finish`: same id rule, the caller applies the
+        plan) and the click starts the next object. A failing click changes nothing."""
+        if not starts_new_object(self._map, self._threshold, click):
+            return OneClick(self.add_click(click))
+        predictor = self._predictor()
+        check_inside((click,), *predictor.image_shape)
+        kept = (self._clicks, predictor.get_state(), self._map, self._history, self._stack_object)
+        self._history = History(self._history.budget)  # the parked object keeps its own
+        self._parking = True
+        try:
+            finished = self.finish(labels, slice_index, overwrite, replace_ratio)
+        finally:
+            self._parking = False
+        item = Parked(*kept[:4], finished, id(labels), click, self._object_id, kept[4])
+        try:
+            self._predict_click(click)
+        except BaseException:
+            self._restore(item)
+            raise
+        item.nbytes = parked_bytes(item)
+        self._parked.append(item)
+        drop_oldest(self._parked, self._history.budget)
+        return OneClick(self.state, finished=finished)
+
+    def undo_click(self) -> OneClick:
+        """:meth:`undo`, which also takes back a click that finished the previous object: that
+        object is the one being edited again (exactly as it was) and is returned as
+        ``unfinished``, whose plan the caller takes out of the labels. Redo does not finish
+        it again (click again)."""
+        top = self._parked[-1] if self._parked else None
+        if top is not None and top.successor == self._object_id and self._clicks == (top.click,):
+            self._parked.pop()
+            self._restore(top)
+            return OneClick(self.state, unfinished=top.finished)
+        return OneClick(self.undo())
+
+    def _restore(self, item: Parked) -> None:
+        """Make a parked object the current one again and free the id its finish planned."""
+        predictor = self._predictor()
+        predictor.reset()
+        self._history, self._history.redo = item.history, []
+        if item.predictor is None:
+            self._replay(item.clicks)
+        else:
+            predictor.set_state(item.predictor)
+            self._clicks, self._map = item.clicks, item.map
+        self._object_id = item.successor - 1  # the id it had (finishing added one)
+        self._last_seconds, self._stack_object = 0.0, item.stack_object
+        plan = item.finished.plan
+        if plan is not None:
+            self._reserved.get(item.labels_key, set()).discard(plan.label_id)
+
     # -- helpers ---------------------------------------------------------------------------------
     def _predictor(self) -> ObjectPredictor:
         if self.predictor is None:
@@ -385,6 +456,8 @@ class InteractiveSession:
         self._history.clear()
         self._object_id += 1
         self._last_seconds = 0.0
+        if not self._parking:  # a Finish, Reset or new image ends the chain of one-click objects
+            self._parked = []
 
 
 @dataclass(frozen=True)
