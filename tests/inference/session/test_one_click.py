@@ -8,7 +8,7 @@ import pytest
 from napari_fbrs.inference.engine.clicks import Click
 from napari_fbrs.inference.session.interactive import InteractiveSession
 from napari_fbrs.inference.session.one_click import starts_new_object
-from tests.inference.test_session import DiskPredictor
+from tests.inference.session.test_session import DiskPredictor
 
 
 def _starts(state, click: Click) -> bool:  # noqa: ANN001
