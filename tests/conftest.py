@@ -63,7 +63,7 @@ def tiny_checkpoint(tmp_path_factory, tiny_model) -> Path:
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
     """Print every click of the parity runs (later input-BRS clicks are reported only)."""
     try:
-        from tests.inference.test_parity import PARITY_REPORT
+        from tests.inference.engine.test_parity import PARITY_REPORT
     except ImportError:
         return
     if PARITY_REPORT:

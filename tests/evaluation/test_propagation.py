@@ -14,7 +14,7 @@ from napari_fbrs.evaluation.propagation import (
 from napari_fbrs.io.planes import stack_source
 from napari_fbrs.synthetic import link_slices, read_slice_folder, synthetic_nuclei_stack
 from tests.conftest import require_shared
-from tests.inference.test_propagate import ThresholdOracle
+from tests.inference.stacks.test_propagation import ThresholdOracle
 
 
 @pytest.fixture(scope="module")
