@@ -33,7 +33,7 @@ def test_local_window_runs_the_click_on_a_window_at_full_resolution(
     window = next(line for line in out.splitlines() if line.startswith("local window:"))
     assert "at full resolution" in window
     rows = [int(v) for v in window.split("rows ")[1].split(",")[0].split("..")]
-    assert rows[0] <= 520 <= rows[1]  # (how the window grows: tests/inference/windows/test_local.py)
+    assert rows[0] <= 520 <= rows[1]  # (how it grows: tests/inference/windows/test_local.py)
     assert main([*base, "--local-window", "0", "--output", str(tmp_path / "o.png")]) == 0
     assert "local window" not in capsys.readouterr().out  # off: the whole image, shrunk
 
