@@ -1,0 +1,117 @@
+"""Starting an object from something other than a click: an existing mask or label.
+
+An existing label (from Cellpose, StarDist, a threshold or an earlier session) is corrected
+with clicks instead of re-segmented from scratch: the session starts the object from an
+:class:`ObjectStart`, whose map is the current result before any click, and finishing writes
+the object back with the label's own id (its old pixels replaced, see
+``painting.plan_paint(replace_id=...)``).
+
+How the start reaches the network, by model:
+
+* Models with a previous-mask input (the built-in ones) see the mask as their previous
+  prediction at the first click, as if they had predicted it themselves; ZoomIn crops around
+  it from that first click (``Predictor.seed_zoom``), so a small label gets the network's
+  full resolution at once.
+* Models without that input (the official HRNet/ResNet checkpoints) cannot see a mask. For
+  them the mask stays the result until the first click; from then on the network gets
+  :attr:`ObjectStart.seeds` before the user's clicks: one positive click at the mask's
+  innermost pixel (the maximum of its distance transform), which says "this object" the way a
+  user's first click would, and ZoomIn crops around the mask as above. The user's clicks then
+  correct what the network predicts from that click, not the mask itself; a model of this
+  kind therefore needs about one click more than one that sees the mask
+  (``benchmarks/bench_prompts.py`` measures both policies on the built-in model).
+
+Bad starts are ``ValueError``: a mask of another shape, an empty one, one that is not binary
+(use :func:`mask_of_label` for label images), a label id that is absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import distance_transform_edt
+
+from napari_fbrs.inference.engine.clicks import Click
+
+
+@dataclass(frozen=True)
+class ObjectStart:
+    """How a new object starts before any click.
+
+    ``probs``: the starting map (float32 ``H x W`` in 0..1), shown and finished as the object
+    until the first click and given to previous-mask models as their previous prediction.
+    ``zoom_region``: what ZoomIn crops around from the first click (None: ``probs``).
+    ``seeds``: clicks the network gets before the user's (never shown, never undone).
+    ``label_id``: the existing label this object replaces when finished (None: a new id).
+    """
+
+    probs: np.ndarray
+    zoom_region: np.ndarray | None = None
+    seeds: tuple[Click, ...] = ()
+    label_id: int | None = None
+
+    @property
+    def region(self) -> np.ndarray:
+        return self.probs if self.zoom_region is None else self.zoom_region
+
+
+def check_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``mask`` as a bool array of ``shape``; ValueError if it is of another shape, empty, or
+    holds values other than 0/1 (True/False)."""
+    array = np.asarray(mask)
+    if array.shape != tuple(shape):
+        raise ValueError(f"the mask has shape {array.shape}, the image {tuple(shape)}")
+    if array.dtype != np.bool_:
+        if not np.issubdtype(array.dtype, np.number):
+            raise ValueError(f"the mask must be numeric or bool, got {array.dtype}")
+        values = np.unique(array)
+        if not np.isin(values, (0, 1)).all() and not np.isin(values, (0, 255)).all():
+            shown = ", ".join(f"{v:g}" for v in values[:6])
+            raise ValueError(
+                f"the mask is not binary (values {shown}{', ...' if values.size > 6 else ''}); "
+                "for a label image give the label id"
+            )
+        array = array != 0
+    if not array.any():
+        raise ValueError("the mask is empty: nothing to start from")
+    return array
+
+
+def mask_of_label(labels: np.ndarray, label_id: int) -> np.ndarray:
+    """The pixels of ``label_id`` in a label image; ValueError if the id is absent."""
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"a label image must hold integers, got {labels.dtype}")
+    if int(label_id) <= 0:
+        raise ValueError(f"label id {label_id} is not an object id (ids start at 1)")
+    mask = labels == int(label_id)
+    if not mask.any():
+        raise ValueError(f"label {label_id} is not in the label image")
+    return mask
+
+
+def inner_point(mask: np.ndarray) -> tuple[int, int]:
+    """The pixel of ``mask`` farthest from its border (first in row-major order on ties)."""
+    distance = distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    row, col = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    return int(row), int(col)
+
+
+def start_from_mask(
+    mask: np.ndarray,
+    uses_prev_mask: bool,
+    label_id: int | None = None,
+    seed_click: bool | None = None,
+) -> ObjectStart:
+    """The start for an existing ``mask`` (checked bool array of the image's shape).
+
+    ``seed_click``: give the network a positive click at the mask's innermost pixel before
+    the user's clicks; None chooses as the module docstring says (only for models without a
+    previous-mask input).
+    """
+    probs = np.asarray(mask, dtype=np.float32)
+    if seed_click is None:
+        seed_click = not uses_prev_mask
+    seeds = (Click(*inner_point(mask), True),) if seed_click else ()
+    return ObjectStart(probs, None, seeds, None if label_id is None else int(label_id))
