@@ -192,6 +192,7 @@ def main() -> None:
     parser.add_argument("--max-clicks", type=int, default=20)
     parser.add_argument("--target", type=float, default=0.9)
     parser.add_argument("--edit-policies", action="store_true")
+    parser.add_argument("--variants", help="box variants to compare (default: all)")
     parser.add_argument("--no-scratch", action="store_true", help="skip clicks from nothing")
     args = parser.parse_args()
 
@@ -210,6 +211,8 @@ def main() -> None:
         bench_edit(args, model)
     else:
         variants = BOX_VARIANTS if args.what == "box-variants" else (DEFAULT_BOX_VARIANT,)
+        if args.variants:
+            variants = tuple(args.variants.split(","))
         bench_box(args, model, variants)
 
 

@@ -80,6 +80,8 @@ class FBRSWidget(ClosesWithDock):
         self.undo_button = PushButton(text="Undo (Shift+Z)")
         self.redo_button = PushButton(text="Redo (Shift+Y)")
         self.reset_button = PushButton(text="Reset (X)")
+        self.edit_button = PushButton(text="Edit label (Alt+click)")  # issue 24
+        self.box_button = PushButton(text="Box")  # issue 24: draw a rectangle
         self.display = DisplaySettings()
         self.model_choice = ComboBox(label="Weights", choices=lambda _widget: model_choices())
         self.load_button = PushButton(text="Load")
@@ -110,6 +112,7 @@ class FBRSWidget(ClosesWithDock):
             widgets=[self.finish_button, self.undo_button, self.redo_button, self.reset_button],
             **row,
         )
+        prompts = Container(widgets=[self.edit_button, self.box_button], **row)
         choosers = Container(widgets=[self.image_choice, self.labels_choice])
         weights = Container(
             widgets=[
@@ -141,6 +144,7 @@ class FBRSWidget(ClosesWithDock):
             self.how_to,
             choosers.native,
             actions.native,
+            prompts.native,
             self.status,
             self.display.native,
             weights.native,
@@ -177,6 +181,8 @@ class FBRSWidget(ClosesWithDock):
         self.undo_button.changed.connect(c.undo_click)
         self.redo_button.changed.connect(c.redo_click)
         self.reset_button.changed.connect(c.reset_object)
+        self.edit_button.changed.connect(c.editor.arm)
+        self.box_button.changed.connect(c.boxes.enable)
         self.propagate_button.changed.connect(self._propagate)
         self.cancel_propagate_button.changed.connect(c.propagator.cancel)
         for signal in (c.state_changed, c.status_changed, c.model_changed):
