@@ -76,11 +76,11 @@ def _summary(values: list[int]) -> str:
 
 
 def bench_edit(args: argparse.Namespace, model) -> None:  # noqa: ANN001
-    from napari_fbrs.evaluation.prompts import click_from, edit_run
+    from napari_fbrs.evaluation.prompts import click_from, degraded_mask, edit_run
 
-    policies = [("prev-mask input", False, None)]
+    policies = [("prev-mask input + seed click", False, None)]
     if args.edit_policies:
-        policies += [("prev + seed click", False, True), ("no prev input: seed click", True, True)]
+        policies += [("prev-mask input alone", False, False), ("no prev input: seed", True, True)]
     print(
         "| dataset | mode | start | objects | start IoU | clicks to 0.9: median | mean | "
         "<= 2 clicks | from nothing: median | mean | s |"
@@ -92,9 +92,17 @@ def bench_edit(args: argparse.Namespace, model) -> None:  # noqa: ANN001
             runs: dict[str, list[int]] = {name: [] for name, _, _ in policies}
             starts: list[float] = []
             scratch: list[int] = []
+            skipped = 0
             start = time.perf_counter()
             for index, sample in _objects(dataset, args.max_objects):
                 gt = np.asarray(sample.mask)
+                if degraded_mask(gt, bool(index % 2)) is None:
+                    skipped += 1
+                    print(
+                        f"{dataset} object {index}: skipped (no start at IoU 0.75-0.85)",
+                        file=sys.stderr,
+                    )
+                    continue
                 session.set_image(sample.image)
                 for name, hide_prev, seed in policies:
                     inner = session.predictor
@@ -104,6 +112,7 @@ def bench_edit(args: argparse.Namespace, model) -> None:  # noqa: ANN001
                         session, gt, bool(index % 2), args.target, args.max_clicks, seed
                     )
                     session.predictor = inner
+                    assert run is not None
                     runs[name].append(run.clicks_to(args.target, args.max_clicks))
                     if name == policies[0][0]:
                         starts.append(run.start_iou)
@@ -124,7 +133,7 @@ def bench_edit(args: argparse.Namespace, model) -> None:  # noqa: ANN001
                     else "- | -"
                 )
                 print(
-                    f"| {dataset} | {mode} | {name} | {len(values)} | "
+                    f"| {dataset} | {mode} | {name} | {len(values)} (+{skipped} skipped) | "
                     f"{statistics.mean(starts):.3f} | {_summary(values)} | {base} | "
                     f"{seconds:.0f} |"
                 )
@@ -192,6 +201,7 @@ def main() -> None:
     parser.add_argument("--max-clicks", type=int, default=20)
     parser.add_argument("--target", type=float, default=0.9)
     parser.add_argument("--edit-policies", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all)")
     parser.add_argument("--variants", help="box variants to compare (default: all)")
     parser.add_argument("--no-scratch", action="store_true", help="skip clicks from nothing")
     args = parser.parse_args()
@@ -202,6 +212,10 @@ def main() -> None:
     from napari_fbrs.threads import configure_threads
 
     configure_threads("batch")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     model = load_checkpoint(resolve_checkpoint("default")).model
     print(
         f"built-in model, eval preset, target IoU {args.target}, at most {args.max_clicks} "

@@ -65,7 +65,7 @@ def test_inner_point_and_seed_clicks_follow_the_model_kind():
     mask = np.zeros((20, 30), bool)
     mask[5:16, 3:14] = True
     assert inner_point(mask) == (10, 8)
-    assert start_from_mask(mask, uses_prev_mask=True).seeds == ()
+    assert start_from_mask(mask, uses_prev_mask=True, seed_click=False).seeds == ()
     (seed,) = start_from_mask(mask, uses_prev_mask=False, label_id=4).seeds
     assert (seed.row, seed.col, seed.positive) == (10, 8, True)
 

@@ -31,25 +31,33 @@ from napari_fbrs.inference.session.interactive import InteractiveSession
 START_IOU = 0.8
 
 
-def degraded_mask(gt: np.ndarray, dilate: bool, target: float = START_IOU) -> np.ndarray:
-    """The object (``gt == 1``) eroded or dilated by the distance that brings its IoU with
-    the object closest to ``target`` (bisection on a sub-pixel distance)."""
+def degraded_mask(
+    gt: np.ndarray, dilate: bool, target: float = START_IOU, spread: float = 0.05
+) -> np.ndarray | None:
+    """The object (``gt == 1``) eroded or dilated to an IoU with it within ``target +-
+    spread`` (bisection on a sub-pixel distance), trying the other operation when the
+    preferred one cannot get there (a small object jumps past the range in one pixel step);
+    None when neither can."""
     obj = gt == 1
     inside = distance_transform_edt(np.pad(obj, 1))[1:-1, 1:-1]
     outside = distance_transform_edt(~obj)
+    for grow in (dilate, not dilate):
 
-    def mask_at(distance: float) -> np.ndarray:
-        return (outside <= distance) if dilate else (inside > distance)
+        def mask_at(distance: float, grow: bool = grow) -> np.ndarray:
+            return (outside <= distance) if grow else (inside > distance)
 
-    low, high = 0.0, float(max(obj.shape))
-    for _ in range(40):
-        middle = 0.5 * (low + high)
-        if iou(gt, mask_at(middle)) > target:
-            low = middle
-        else:
-            high = middle
-    best = mask_at(low)
-    return best if best.any() else obj
+        low, high = 0.0, float(max(obj.shape))
+        for _ in range(40):
+            middle = 0.5 * (low + high)
+            if iou(gt, mask_at(middle)) > target:
+                low = middle
+            else:
+                high = middle
+        scored = [(abs(iou(gt, m) - target), m) for m in (mask_at(low), mask_at(high))]
+        scored = [(d, m) for d, m in scored if d <= spread + 1e-9 and m.any()]
+        if scored:
+            return min(scored, key=lambda pair: pair[0])[1]
+    return None
 
 
 def bounding_box(gt: np.ndarray) -> Box:
@@ -110,11 +118,14 @@ def edit_run(
     target: float = 0.9,
     max_clicks: int = 20,
     seed_click: bool | None = None,
-) -> PromptRun:
-    """Correct a degraded copy of the object (session prepared on its image)."""
+) -> PromptRun | None:
+    """Correct a degraded copy of the object (session prepared on its image); None when the
+    object cannot be degraded to the starting IoU range (:func:`degraded_mask`)."""
     predictor = session.predictor
     assert predictor is not None
     init = degraded_mask(gt, dilate)
+    if init is None:
+        return None
     start = start_from_mask(init, predictor.uses_prev_mask, label_id=1, seed_click=seed_click)
     return click_from(session, gt, start, target, max_clicks)
 

@@ -85,11 +85,13 @@ def check_box(values: Sequence[float], shape: tuple[int, int]) -> Box:
 #: outside the middle of each side that lies inside the image; ``inner``: ``centre``, then
 #: a second positive click at the innermost pixel of the first prediction inside the box;
 #: ``ellipse``: ``centre`` with the ellipse inscribed in the box as the previous mask;
+#: ``rect``: ``centre`` with the box itself as the previous mask ("the last prediction was
+#: this box: refine it"; for models without that input it is ``centre``);
 #: ``fit``: a positive click at the centre and at four points halfway to the corners, one
 #: prediction each, keeping the one whose bounding box fits the box best (a box's promise:
 #: the object touches all four sides and nothing of it lies outside).
-BOX_VARIANTS = ("centre", "sides", "inner", "ellipse", "fit")
-DEFAULT_BOX_VARIANT = "centre"
+BOX_VARIANTS = ("centre", "sides", "inner", "ellipse", "fit", "rect")
+DEFAULT_BOX_VARIANT = "rect"
 
 
 def side_clicks(box: Box, shape: tuple[int, int], gap: int = 2) -> tuple[Click, ...]:
@@ -125,7 +127,7 @@ def box_start(
         seeds = (*seeds, *side_clicks(box, shape))
     if variant == "fit":
         return _best_fit(predictor, box, region)
-    prev = ellipse(box, shape) if variant == "ellipse" else None
+    prev = {"ellipse": ellipse(box, shape), "rect": region}.get(variant)
     probs, _ = _predict(predictor, region, seeds, prev)
     if variant == "inner":
         inside = probs > predictor.prob_thresh

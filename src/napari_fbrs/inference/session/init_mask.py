@@ -6,20 +6,21 @@ with clicks instead of re-segmented from scratch: the session starts the object 
 the object back with the label's own id (its old pixels replaced, see
 ``painting.plan_paint(replace_id=...)``).
 
-How the start reaches the network, by model:
+How the start reaches the network: the mask stays the result until the first click; from
+then on
 
-* Models with a previous-mask input (the built-in ones) see the mask as their previous
-  prediction at the first click, as if they had predicted it themselves; ZoomIn crops around
-  it from that first click (``Predictor.seed_zoom``), so a small label gets the network's
-  full resolution at once.
-* Models without that input (the official HRNet/ResNet checkpoints) cannot see a mask. For
-  them the mask stays the result until the first click; from then on the network gets
-  :attr:`ObjectStart.seeds` before the user's clicks: one positive click at the mask's
-  innermost pixel (the maximum of its distance transform), which says "this object" the way a
-  user's first click would, and ZoomIn crops around the mask as above. The user's clicks then
-  correct what the network predicts from that click, not the mask itself; a model of this
-  kind therefore needs about one click more than one that sees the mask
-  (``benchmarks/bench_prompts.py`` measures both policies on the built-in model).
+* the network gets :attr:`ObjectStart.seeds` before the user's clicks: one positive click at
+  the mask's innermost pixel (the maximum of its distance transform), which says "this
+  object" the way a user's first click would. The built-in model was trained with a positive
+  first click: without the seed, a first negative click on a label erases it (measured on the
+  sample nuclei), and on GrabCut the seed halves the clicks (``bench_prompts.py
+  --edit-policies``);
+* models with a previous-mask input (the built-in ones) also see the mask as their previous
+  prediction, as if they had predicted it themselves; models without it (the official
+  HRNet/ResNet checkpoints) get the seed click alone, so they correct what they predict from
+  that click rather than the mask itself;
+* ZoomIn crops around the mask from that first click (``Predictor.seed_zoom``), so a small
+  label gets the network's full resolution at once.
 
 Bad starts are ``ValueError``: a mask of another shape, an empty one, one that is not binary
 (use :func:`mask_of_label` for label images), a label id that is absent.
@@ -107,11 +108,11 @@ def start_from_mask(
     """The start for an existing ``mask`` (checked bool array of the image's shape).
 
     ``seed_click``: give the network a positive click at the mask's innermost pixel before
-    the user's clicks; None chooses as the module docstring says (only for models without a
-    previous-mask input).
+    the user's clicks (None: yes, see the module docstring; ``uses_prev_mask`` is kept for a
+    policy that depends on the model kind, and for the benchmark's comparison).
     """
     probs = np.asarray(mask, dtype=np.float32)
     if seed_click is None:
-        seed_click = not uses_prev_mask
+        seed_click = True
     seeds = (Click(*inner_point(mask), True),) if seed_click else ()
     return ObjectStart(probs, None, seeds, None if label_id is None else int(label_id))
