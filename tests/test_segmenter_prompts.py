@@ -84,3 +84,19 @@ def test_box_segments_a_nucleus_and_clicks_correct_it(segmenter, nuclei):
         segmenter.box(10, 10, 10, 20)
     with pytest.raises(ValueError, match="outside"):
         segmenter.box(0, 0, 300, 20)
+
+
+def test_the_readme_prompt_example_runs_after_the_first_one():
+    """The README's two "From Python" blocks, executed in order as they stand."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## From Python", 1)[1].split("\n## ", 1)[0]
+    blocks = [part.split("```", 1)[0] for part in section.split("```python\n")[1:]]
+    assert len(blocks) == 2
+    namespace: dict = {}
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+    labels, new_id, mask = namespace["labels"], namespace["new_id"], namespace["mask"]
+    assert labels.max() == new_id == 1
+    assert mask.dtype == bool and mask[203, 45]

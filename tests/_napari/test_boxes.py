@@ -38,6 +38,7 @@ def test_drawing_a_box_starts_an_object_inside_it_and_clicks_correct_it(
     assert not (mask & ~inside).any()  # clipped to the box
     clicks = viewer.layers[CLICKS_LAYER]
     assert viewer.layers.selection.active is clicks
+    assert widget.finish_button.enabled  # a box object can be kept as it is
 
     click(clicks, (20, 35), True)
     wait_idle(qtbot, widget)

@@ -89,3 +89,14 @@ def test_edit_label_button_then_a_click_edits_and_background_is_refused(
     wait_idle(qtbot, widget)
     assert controller.plane is None and controller.state.edit_label is None
     np.testing.assert_array_equal(np.asarray(target.data), _labels())
+
+
+def test_the_panel_says_editing_and_finish_is_ready_before_any_click(open_widget, qtbot):
+    viewer, _, widget = open_widget(RGB, rgb=True)
+    wait_idle(qtbot, widget)
+    widget.labels_choice.value = viewer.add_labels(_labels(), name="mine")
+    widget.edit_button.native.click()
+    click(viewer.layers[CLICKS_LAYER], (20, 25), True)
+    wait_idle(qtbot, widget)
+    assert "Editing label 7." in widget.status.text()
+    assert widget.finish_button.enabled

@@ -353,12 +353,14 @@ class FBRSWidget(ClosesWithDock):
         if c.last_latency is not None:
             latency = f"{c.last_latency:.2f} s (network {c.last_network or 0:.2f} s)"
         queued = f", {c.worker.pending} queued" if c.worker.pending else ""
+        state = c.state
+        editing = f"Editing label {state.edit_label}. " if state.edit_label is not None else ""
         self.status.setText(
             f"Model: {model} | device: {c.device} | last click: {latency}{queued}\n"
-            f"Clicks: {c.clicks}. {c.message}"
+            f"{editing}Clicks: {c.clicks}. {c.message}"
         )
-        state = c.state
-        self.finish_button.enabled = bool(state.clicks)
+        # an object started from a label or a box can be finished before any click
+        self.finish_button.enabled = bool(state.clicks) or state.map is not None
         self.undo_button.enabled = state.can_undo
         self.redo_button.enabled = state.can_redo
         self.cancel_propagate_button.enabled = c.propagator.running
