@@ -12,6 +12,7 @@ from napari_fbrs.inference.engine.config import demo_preset
 from napari_fbrs.inference.engine.factory import make_predictor
 from napari_fbrs.inference.session.init_mask import (
     check_mask,
+    correct_locally,
     inner_point,
     mask_of_label,
     start_from_mask,
@@ -127,3 +128,29 @@ def test_a_model_without_previous_mask_input_gets_a_seed_click(tiny_model, nucle
     state = session.add_click(Click(20, 20, False))
     assert state.clicks == (Click(20, 20, False),)  # the seed is never shown
     assert state.map is not None and state.map.image_shape == gt.shape
+
+
+def _disk(shape: tuple[int, int], centre: tuple[int, int], radius: float) -> np.ndarray:
+    rows, cols = np.ogrid[: shape[0], : shape[1]]
+    return (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 <= radius**2
+
+
+def test_a_local_correction_changes_only_the_part_the_click_is_on():
+    shape = (80, 80)
+    truth = _disk(shape, (40, 40), 20)
+    dilated = _disk(shape, (40, 40), 24).astype(np.float32)
+    # a network that lost most of the object: only a small blob survives
+    poor = _disk(shape, (40, 40), 5).astype(np.float32)
+    out = correct_locally(dilated, poor, Click(40, 62, False), 0.5) > 0.5
+    assert _iou(out, truth) > 0.85  # a band along the border went, not the object
+    assert out[40, 40] and not out[40, 62]
+    # a good prediction: the ring's part holding the click goes, the rest stays
+    good = truth.astype(np.float32)
+    out = correct_locally(dilated, good, Click(40, 62, False), 0.5) > 0.5
+    assert np.array_equal(out, truth)
+    # the prediction disagrees with the click: a disk up to the border is flipped
+    out = correct_locally(dilated, dilated, Click(40, 62, False), 0.5) > 0.5
+    assert not out[40, 62] and out[40, 40] and out.sum() < (dilated > 0.5).sum()
+    eroded = _disk(shape, (40, 40), 16).astype(np.float32)
+    out = correct_locally(eroded, good, Click(40, 58, True), 0.5) > 0.5
+    assert np.array_equal(out, truth)

@@ -20,7 +20,13 @@ then on
   HRNet/ResNet checkpoints) get the seed click alone, so they correct what they predict from
   that click rather than the mask itself;
 * ZoomIn crops around the mask from that first click (``Predictor.seed_zoom``), so a small
-  label gets the network's full resolution at once.
+  label gets the network's full resolution at once;
+* each click corrects the object *locally* (:func:`correct_locally`): only the connected part
+  of the disagreement between the network's prediction and the current object that holds the
+  click changes, and the new object is the network's previous mask and ZoomIn region for the
+  next click. The network's own prediction after one click is often worse than a label at IoU
+  0.8 (GrabCut, built-in model: a dilated label went from IoU 0.80 to 0.11 in one click), so
+  taking it whole throws the label away; a local correction never does.
 
 Bad starts are ``ValueError``: a mask of another shape, an empty one, one that is not binary
 (use :func:`mask_of_label` for label images), a label id that is absent.
@@ -31,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import distance_transform_edt
+from scipy.ndimage import distance_transform_edt, label
 
 from napari_fbrs.inference.engine.clicks import Click
 
@@ -45,12 +51,14 @@ class ObjectStart:
     ``zoom_region``: what ZoomIn crops around from the first click (None: ``probs``).
     ``seeds``: clicks the network gets before the user's (never shown, never undone).
     ``label_id``: the existing label this object replaces when finished (None: a new id).
+    ``local``: each click changes only the part of the object it is on (:func:`correct_locally`).
     """
 
     probs: np.ndarray
     zoom_region: np.ndarray | None = None
     seeds: tuple[Click, ...] = ()
     label_id: int | None = None
+    local: bool = False
 
     @property
     def region(self) -> np.ndarray:
@@ -104,15 +112,48 @@ def start_from_mask(
     uses_prev_mask: bool,
     label_id: int | None = None,
     seed_click: bool | None = None,
+    local: bool = True,
 ) -> ObjectStart:
     """The start for an existing ``mask`` (checked bool array of the image's shape).
 
     ``seed_click``: give the network a positive click at the mask's innermost pixel before
     the user's clicks (None: yes, see the module docstring; ``uses_prev_mask`` is kept for a
-    policy that depends on the model kind, and for the benchmark's comparison).
+    policy that depends on the model kind, and for the benchmark's comparison). ``local``:
+    clicks correct the mask locally (:func:`correct_locally`, see the module docstring).
     """
     probs = np.asarray(mask, dtype=np.float32)
     if seed_click is None:
         seed_click = True
     seeds = (Click(*inner_point(mask), True),) if seed_click else ()
-    return ObjectStart(probs, None, seeds, None if label_id is None else int(label_id))
+    label = None if label_id is None else int(label_id)
+    return ObjectStart(probs, None, seeds, label, local=local)
+
+
+def correct_locally(
+    current: np.ndarray, predicted: np.ndarray, click: Click, threshold: float
+) -> np.ndarray:
+    """The current map changed only where ``click`` says it is wrong.
+
+    A positive click adds the connected part of "predicted object, not yet object" that holds
+    the click; a negative one removes the connected part of "object, predicted background"
+    that holds it; both only within the error's scale (pixels no farther from the object's
+    border than twice the click is), so a prediction that lost most of the object removes a
+    band along the border, not the object; the rest of the current map stays. When the prediction does not agree with
+    the click at its pixel, the click flips a disk around itself instead, as far as the
+    object's nearest border (a brush stroke the size of the local error).
+    """
+    now, new = current > threshold, predicted > threshold
+    row, col = int(click.row), int(click.col)
+    same = now if now[row, col] else ~now
+    depth = distance_transform_edt(np.pad(same, 1))[1:-1, 1:-1]  # to the object's border
+    radius = float(depth[row, col])
+    # the error's scale: no farther from the border than twice the click's own distance
+    changed = ((new & ~now) if click.positive else (now & ~new)) & (depth <= 2 * radius + 1)
+    if changed[row, col]:
+        parts, _ = label(changed)
+        region = parts == parts[row, col]
+        return np.where(region, predicted, current).astype(np.float32)
+    rows, cols = np.ogrid[: current.shape[0], : current.shape[1]]
+    disk = (rows - row) ** 2 + (cols - col) ** 2 <= radius**2
+    value = np.float32(1.0 if click.positive else 0.0)
+    return np.where(disk, value, current).astype(np.float32)

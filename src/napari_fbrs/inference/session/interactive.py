@@ -28,7 +28,7 @@ from napari_fbrs.inference.engine.clicks import Click, check_inside
 from napari_fbrs.inference.engine.maps import ProbabilityMap
 from napari_fbrs.inference.engine.protocol import ObjectPredictor
 from napari_fbrs.inference.session.history import History, Snapshot
-from napari_fbrs.inference.session.init_mask import ObjectStart
+from napari_fbrs.inference.session.init_mask import ObjectStart, correct_locally
 from napari_fbrs.inference.session.painting import (
     REPLACE_RATIO,
     PaintPlan,
@@ -211,7 +211,7 @@ class InteractiveSession:
         check_inside((click,), height, width)
         snapshot = Snapshot(self._clicks, predictor.get_state(), self._map)
         clicks = (*self._clicks, click)
-        result = predictor.predict_map(self._network_clicks(clicks))  # raises before commit
+        result = self._predict_map(predictor, clicks, self._map)  # raises before commit
         self._last_seconds = float(predictor.last.seconds)
         self._last_evals = int(predictor.last.lbfgs_evals)
         self._history.push(snapshot)
@@ -253,7 +253,7 @@ class InteractiveSession:
             predictor.set_state(base.predictor)
             done, result = base.clicks, base.map
         for index in range(len(done), len(clicks)):
-            result = predictor.predict_map(self._network_clicks(clicks[: index + 1]))
+            result = self._predict_map(predictor, clicks[: index + 1], result)
         self._clicks, self._map = clicks, result
 
     def reset(self) -> ObjectState:
@@ -294,8 +294,20 @@ class InteractiveSession:
         predictor.seed_zoom(self._start.region)
         return ProbabilityMap.whole(self._start.probs)
 
-    def _network_clicks(self, clicks: tuple[Click, ...]) -> tuple[Click, ...]:
-        return clicks if self._start is None else (*self._start.seeds, *clicks)
+    def _predict_map(
+        self, predictor: ObjectPredictor, clicks: tuple[Click, ...], last: ProbabilityMap | None
+    ) -> ProbabilityMap:
+        """The map after ``clicks`` (the last one new) from the map ``last`` before it."""
+        start = self._start
+        if start is None:
+            return predictor.predict_map(clicks)
+        result = predictor.predict_map((*start.seeds, *clicks))
+        if not start.local or last is None:
+            return result
+        merged = correct_locally(last.full(), result.full(), clicks[-1], self._threshold)
+        predictor.set_previous_mask(merged)  # what the user sees is what the network saw
+        predictor.seed_zoom(merged)
+        return ProbabilityMap.whole(merged)
 
     # -- finishing -------------------------------------------------------------------------------
     def finish(
