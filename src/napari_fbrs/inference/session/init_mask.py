@@ -138,9 +138,10 @@ def correct_locally(
     the click; a negative one removes the connected part of "object, predicted background"
     that holds it; both only within the error's scale (pixels no farther from the object's
     border than twice the click is), so a prediction that lost most of the object removes a
-    band along the border, not the object; the rest of the current map stays. When the prediction does not agree with
-    the click at its pixel, the click flips a disk around itself instead, as far as the
-    object's nearest border (a brush stroke the size of the local error).
+    band along the border, not the object; the rest of the current map stays. When the
+    prediction does not agree with the click at its pixel, the click flips a disk around
+    itself instead, as far as the object's nearest border (a brush stroke the size of the
+    local error).
     """
     now, new = current > threshold, predicted > threshold
     row, col = int(click.row), int(click.col)
