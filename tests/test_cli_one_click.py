@@ -48,6 +48,7 @@ def test_the_label_image_is_the_one_segmenter_paints(capsys, tmp_path):
         (["--output", "OUT/l.tif", "--save-probs", "OUT/p.npz"], "--save-probs"),
         ([], "needs --output"),
         (["--output", "OUT/l.jpg"], "unsupported suffix"),
+        (["--output", "OUT/l.tif", "--box", "10,10,60,60"], "no --box/--init-mask"),
     ],
 )
 def test_bad_combinations_get_one_line_and_exit_2(capsys, tmp_path, extra, fragment):

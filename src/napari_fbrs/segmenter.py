@@ -14,6 +14,8 @@ in all three.
     mask = seg.click(120, 200)               # bool mask of the image's shape
     mask = seg.click(40, 60, positive=False)
     new_id = seg.finish(labels)              # paints into an integer array in place
+    seg.edit_label(labels, 7)                # correct an existing label (or seg.set_mask(mask))
+    mask = seg.box(10, 20, 90, 120)          # start from a box (row0, col0, row1, col1)
 
 One click per object (dense nuclei): ``seg.set_labels(labels)``, then
 ``seg.one_click_per_object = True``: a positive click outside the current object finishes it
@@ -175,6 +177,42 @@ class Segmenter:
         _check_labels(labels, self.image_shape)
         return labels
 
+    # -- starting from a mask, a label or a box (issue 24) --------------------------------------
+    def set_mask(self, mask: np.ndarray, label_id: int | None = None) -> np.ndarray:
+        """Start a new object from an existing ``mask`` (bool or 0/1 of the image's shape):
+        :attr:`mask` is it until the first click, and clicks correct it (see
+        ``napari_fbrs.inference.session.init_mask`` for what models without a previous-mask
+        input do). With ``label_id``, :meth:`finish` writes the object back with that id,
+        replacing its old pixels. Returns the starting mask (a bool copy)."""
+        from .inference.session.init_mask import check_mask, start_from_mask
+
+        checked = check_mask(mask, self.image_shape)
+        predictor = self._session.predictor
+        assert predictor is not None
+        start = start_from_mask(checked, predictor.uses_prev_mask, label_id)
+        self._session.start_from(start)
+        return checked.copy()
+
+    def edit_label(self, labels: np.ndarray, label_id: int) -> np.ndarray:
+        """Correct label ``label_id`` of ``labels``: ``set_mask(labels == label_id,
+        label_id)``; ``finish(labels)`` then keeps its id. Returns its mask."""
+        from .inference.session.init_mask import mask_of_label
+
+        return self.set_mask(mask_of_label(labels, label_id), label_id)
+
+    def box(self, row0: float, col0: float, row1: float, col1: float) -> np.ndarray:
+        """Start a new object from a box (ends exclusive, like slices) and return its mask;
+        clicks then correct it (see ``napari_fbrs.inference.session.boxes``)."""
+        from .inference.session.boxes import box_start, check_box
+
+        box = check_box((row0, col0, row1, col1), self.image_shape)
+        predictor = self._session.predictor
+        assert predictor is not None
+        self._session.start_from(box_start(predictor, box))
+        mask = self._mask()
+        assert mask is not None
+        return mask
+
     @property
     def clicks(self) -> tuple[Any, ...]:
         """The current object's clicks (``Click(row, col, positive)``), oldest first."""
@@ -189,7 +227,8 @@ class Segmenter:
 
     @property
     def mask(self) -> np.ndarray | None:
-        """The current object as a bool array of the image's shape (None before a click)."""
+        """The current object as a bool array of the image's shape (None before a click or a
+        start from a mask or box)."""
         return self._mask()
 
     def _mask(self) -> np.ndarray | None:
@@ -199,17 +238,18 @@ class Segmenter:
     def finish(self, labels: np.ndarray | None = None, overwrite: bool = False) -> int:
         """Paint the current object into ``labels`` (an integer array of the image's shape;
         default: the array of :meth:`set_labels`) in place and start a new object. The id is
-        the next free one (max + 1); existing labels are kept unless ``overwrite``. Returns
-        the id, or 0 when nothing was painted (no click yet, an empty mask, or every pixel
-        already labelled). Objects finished before it by one click per object stay finished
-        (undo no longer takes them back)."""
+        the next free one (max + 1), or the edited label's (:meth:`edit_label`,
+        ``set_mask(..., label_id)``), whose old pixels are then replaced; existing labels are
+        kept unless ``overwrite``. Returns the id, or 0 when nothing was painted (no click
+        yet, an empty mask, or every pixel already labelled). Objects finished before it by
+        one click per object stay finished (undo no longer takes them back)."""
         labels = self._checked_labels(labels)
         self._undo_paint = []
         finished = self._session.finish(labels, overwrite=overwrite)
         plan = finished.plan
         if plan is None or plan.num_pixels == 0:
             return 0
-        labels[plan.indices] = plan.label_id
+        plan.apply_to(labels)
         return int(plan.label_id)
 
 

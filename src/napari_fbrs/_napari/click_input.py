@@ -44,6 +44,8 @@ class ClickInput:
         self._seen: list[Point] = []  # what the layer showed after the last change was taken
         # makes the clicks layer again after the user deleted it (see click_without_layer)
         self.remake_layer: Callable[[], Points | None] = lambda: None
+        # the next new point is not a click but goes here once (``edit_label``: pick a label)
+        self.divert: Callable[[Image, tuple[int, ...], Click], bool] | None = None
 
     def attach(self, layer: Points) -> None:
         self.detach()
@@ -152,4 +154,8 @@ class ClickInput:
                 f"{L.spatial_shape(image)}: ignored."
             )
         slice_index, (row, col) = pixel[:-2], pixel[-2:]
+        if self.divert is not None:  # consumed: the point is removed again
+            divert, self.divert = self.divert, None
+            divert(image, slice_index, Click(row, col, positive))
+            return False
         return self._on_click(image, slice_index, Click(row, col, positive))

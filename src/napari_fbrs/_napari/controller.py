@@ -29,7 +29,9 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal
 
 from napari_fbrs._napari import layers as L
+from napari_fbrs._napari.boxes import BoxInput
 from napari_fbrs._napari.click_input import ClickInput
+from napari_fbrs._napari.edit_label import LabelEditor
 from napari_fbrs._napari.finishing import Result, finish_call, how_to_undo, paint
 from napari_fbrs._napari.keybindings import bind_shortcuts, unbind_shortcuts
 from napari_fbrs._napari.model_choice import (
@@ -98,6 +100,8 @@ class Controller:
         self.last_plane: _Plane | None = None  # of the last object finished or propagated
         self.propagator = Propagator(self, self._session)
         self.one_click = OneClickMode(self, self._session)  # "One click per object" (O)
+        self.editor = LabelEditor(self)  # Alt+click / Edit label: correct an existing label
+        self.boxes = BoxInput(self)  # the f-BRS box layer: a rectangle starts an object
         self._pending_image: Image | None = None
         self._closed = False
         self.submit(partial(self._use_settings, self.engine, self.device_choice), self._on_device)
@@ -289,15 +293,19 @@ class Controller:
             self.viewer.mouse_drag_callbacks.remove(self.input.click_without_layer)
         if self.layers.clicks is not None:
             self._disconnect_clicks(self.layers.clicks)
+        self.boxes.close()
         self.layers.remove_transient()
 
     # -- clicks -----------------------------------------------------------------------------------
     def _connect_clicks(self, layer: Points) -> None:
         self.input.attach(layer)
         bind_shortcuts(layer, self)
+        layer.mouse_drag_callbacks.insert(0, self.editor.alt_press)
 
     def _disconnect_clicks(self, layer: Points) -> None:
         unbind_shortcuts(layer)
+        if self.editor.alt_press in layer.mouse_drag_callbacks:
+            layer.mouse_drag_callbacks.remove(self.editor.alt_press)
         self.input.detach()
 
     def _restart(self) -> None:
@@ -324,6 +332,27 @@ class Controller:
         queued = time.perf_counter()
         self.submit(partial(self._session.add_click, click), partial(self._clicked, queued))
         self.say("")  # earlier messages belong to earlier moments
+        return True
+
+    def start_prompted(
+        self,
+        image: Image,
+        slice_index: tuple[int, ...],
+        make_start: Callable[[Any], Any],
+        message: str,
+    ) -> bool:
+        """Start an object from something other than a click (an existing label, a box):
+        ``make_start(predictor) -> ObjectStart`` runs in the worker on the prepared image."""
+        if self.model_label is None and self.loading is None:
+            return self.refuse("No model: choose one under Weights and Load, or Open file...")
+        if self.plane is not None:
+            return self.refuse("An object is in progress: finish (C) or reset (X) it first.")
+        if not self.target_fits(image):
+            return False
+        self._start_object(_Plane(image, slice_index))
+        session = self._session
+        self.submit(lambda: session.start_from(make_start(session.predictor)), self.show_state)
+        self.say(message)
         return True
 
     def _remake_clicks_layer(self) -> Points | None:
@@ -432,7 +461,7 @@ class Controller:
             return
         clicks = self.state.clicks if self.plane is not None else ()
         lead = self.plane.slice_index if self.plane is not None else ()
-        if not clicks:
+        if not clicks and self.state.map is None:  # a started label or box has no clicks
             self._object_done()
         self.input.show(clicks, lead)
 

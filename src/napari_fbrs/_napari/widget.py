@@ -85,6 +85,8 @@ class FBRSWidget(ClosesWithDock):
             "A click outside the current object finishes it and starts the next; clicks on it "
             "and right clicks correct it. Shift+Z on such a click brings the object back."
         )
+        self.edit_button = PushButton(text="Edit label (Alt+click)")  # issue 24
+        self.box_button = PushButton(text="Box")  # issue 24: draw a rectangle
         self.display = DisplaySettings()
         self.model_choice = ComboBox(label="Weights", choices=lambda _widget: model_choices())
         self.load_button = PushButton(text="Load")
@@ -115,6 +117,7 @@ class FBRSWidget(ClosesWithDock):
             widgets=[self.finish_button, self.undo_button, self.redo_button, self.reset_button],
             **row,
         )
+        prompts = Container(widgets=[self.edit_button, self.box_button], **row)
         choosers = Container(widgets=[self.image_choice, self.labels_choice])
         weights = Container(
             widgets=[
@@ -147,6 +150,7 @@ class FBRSWidget(ClosesWithDock):
             choosers.native,
             actions.native,
             self.one_click_box.native,
+            prompts.native,
             self.status,
             self.display.native,
             weights.native,
@@ -185,6 +189,8 @@ class FBRSWidget(ClosesWithDock):
         self.reset_button.changed.connect(c.reset_object)
         self.one_click_box.changed.connect(c.one_click.set_enabled)
         c.one_click.changed.connect(self._on_one_click_changed)
+        self.edit_button.changed.connect(c.editor.arm)
+        self.box_button.changed.connect(c.boxes.enable)
         self.propagate_button.changed.connect(self._propagate)
         self.cancel_propagate_button.changed.connect(c.propagator.cancel)
         for signal in (c.state_changed, c.status_changed, c.model_changed):
@@ -361,12 +367,14 @@ class FBRSWidget(ClosesWithDock):
         if c.last_latency is not None:
             latency = f"{c.last_latency:.2f} s (network {c.last_network or 0:.2f} s)"
         queued = f", {c.worker.pending} queued" if c.worker.pending else ""
+        state = c.state
+        editing = f"Editing label {state.edit_label}. " if state.edit_label is not None else ""
         self.status.setText(
             f"Model: {model} | device: {c.device} | last click: {latency}{queued}\n"
-            f"Clicks: {c.clicks}. {c.message}"
+            f"{editing}Clicks: {c.clicks}. {c.message}"
         )
-        state = c.state
-        self.finish_button.enabled = bool(state.clicks)
+        # an object started from a label or a box can be finished before any click
+        self.finish_button.enabled = bool(state.clicks) or state.map is not None
         self.undo_button.enabled = state.can_undo
         self.redo_button.enabled = state.can_redo
         self.cancel_propagate_button.enabled = c.propagator.running

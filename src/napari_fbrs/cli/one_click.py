@@ -44,6 +44,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise CLIError("--save-probs holds one object's maps; not with --one-click-per-object")
     if args.output is None:
         raise CLIError("--one-click-per-object needs --output LABELS (.tif, .tiff or .png)")
+    if args.box is not None or args.init_mask is not None:
+        raise CLIError("--one-click-per-object starts every object from a click: no --box/--init-mask")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_fbrs.cli import one_click
+from napari_fbrs.cli import prompts
 from napari_fbrs.cli.common import (
     MASK_SUFFIXES,
     PROG,
@@ -57,11 +58,12 @@ def add_parser(subparsers: Any) -> None:
         choices=SAMPLE_NAMES,
         help="a built-in sample image instead of a file (works offline)",
     )
-    clicks = parser.add_mutually_exclusive_group(required=True)
+    clicks = parser.add_mutually_exclusive_group()  # or --box / --init-mask alone
     clicks.add_argument(
         "--clicks", metavar='"ROW,COL,+;ROW,COL,-"', help="pixel coordinates, row 0 at the top"
     )
     clicks.add_argument("--clicks-file", metavar="JSON", help="[[row, col, is_positive], ...]")
+    prompts.add_options(parser)  # --init-mask, --init-label, --box (issue 24)
     parser.add_argument("--output", metavar="MASK", help="uint8 0/1 mask (.tif/.tiff/.png)")
     parser.add_argument(
         "--save-probs", metavar="NPZ", help="probs float32 [n_clicks, H, W] and clicks [n, 3]"
@@ -96,11 +98,12 @@ def run(args: argparse.Namespace) -> int:
         config = predictor_config_from_args(args)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    prompts.check_args(args)
     output = check_output(args.output, MASK_SUFFIXES, "--output")
     probs_path = check_output(args.save_probs, (".npz",), "--save-probs")
     refuse_inputs(
         {"--output": output, "--save-probs": probs_path},
-        [args.image, args.clicks_file, args.checkpoint],
+        [args.image, args.clicks_file, args.checkpoint, args.init_mask],
     )
     plane_index, clicks = _clicks_and_plane(args)
     image, stack, image_name = _read_input(args, plane_index)
@@ -128,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"weights {loaded.path.name}, image {image_name} ({height} x {width})")
         one_click.write(output, result)
         return 0
+    started = prompts.start(session, args, (height, width))
     try:
         last, stats = _apply_clicks(session, clicks, probs_path, height, width)
     except OSError as exc:
@@ -142,7 +146,10 @@ def run(args: argparse.Namespace) -> int:
     if output is not None:
         _write_mask(output, mask)
     print(f"{loaded.arch} on {device}, {config.mode.value}, preset {args.preset}")
-    _print_clicks(clicks, stats)
+    if started is not None:
+        print(started)
+    if clicks:
+        _print_clicks(clicks, stats)
     print(f"weights {loaded.path.name}, image {image_name} ({height} x {width})")
     window = getattr(predictor.last, "window", None)
     if window is not None:
@@ -255,6 +262,12 @@ def _clicks_and_plane(args: argparse.Namespace) -> tuple[int | None, tuple[Click
     """The clicks, and the stack slice they are on (``"Z,ROW,COL,+"``; None for a plane)."""
     from napari_fbrs.inference.engine.clicks import parse_plane_clicks
 
+    if args.clicks is None and args.clicks_file is None:
+        if not prompts.given(args):
+            raise CLIError("give the clicks (--clicks or --clicks-file), --box or --init-mask")
+        if args.save_probs is not None:
+            raise CLIError("--save-probs holds one map per click: give clicks too")
+        return None, ()
     if args.clicks is None:
         if args.propagate:
             raise CLIError('--propagate needs --clicks on one slice: "Z,ROW,COL,+;Z,ROW,COL,-"')
@@ -263,6 +276,8 @@ def _clicks_and_plane(args: argparse.Namespace) -> tuple[int | None, tuple[Click
         plane, clicks = parse_plane_clicks(args.clicks)
     except ValueError as exc:
         raise CLIError(f"--clicks {args.clicks!r}: {exc}") from None
+    if plane is not None and prompts.given(args):
+        raise CLIError("--box and --init-mask work on 2-D images: give clicks as ROW,COL,+")
     if args.propagate and plane is None:
         raise CLIError('--propagate needs the slice in every click: "Z,ROW,COL,+"')
     return plane, clicks
@@ -298,5 +313,7 @@ def _apply_clicks(
             stats.append((state.network_seconds, state.lbfgs_evals))
             if add is not None:
                 add(last)
-    assert last is not None  # read_clicks never returns an empty tuple
+    if last is None:  # no clicks: the object is its start (--box or --init-mask)
+        last = session.state.probs
+    assert last is not None
     return last, stats

@@ -159,6 +159,15 @@ class Predictor:
         if self.model.uses_prev_mask:
             self._prev_probs = torch.from_numpy(np.clip(probs, 0, 1)).view(1, 1, *probs.shape)
 
+    def seed_zoom(self, region: np.ndarray) -> None:
+        """ZoomIn crops around ``region`` (``H x W``, > 0.5 inside: an existing mask or a box)
+        from the first click of the object on; without ZoomIn, nothing changes."""
+        region = np.asarray(region, dtype=np.float32)
+        if region.shape != self.image_shape:
+            raise ValueError(f"region shape {region.shape} differs from image {self.image_shape}")
+        if self.zoom_in is not None:
+            self.zoom_in.seed(torch.from_numpy(np.clip(region, 0, 1)).view(1, 1, *region.shape))
+
     @property
     def prob_thresh(self) -> float:
         """The threshold that turns these probabilities into the mask (the config's)."""

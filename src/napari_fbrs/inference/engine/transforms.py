@@ -106,6 +106,7 @@ class RoiState:
     prev_probs: torch.Tensor | None
     roi_image: torch.Tensor | None
     image_changed: bool
+    seeded: bool = False
 
 
 class _RoiTransform:
@@ -130,6 +131,7 @@ class _RoiTransform:
         self._prev_probs: torch.Tensor | None = None
         self._roi_image: torch.Tensor | None = None
         self._cropped = False
+        self._seeded = False
         self.image_changed = False
 
     def transform_map(self, x: torch.Tensor) -> torch.Tensor:
@@ -147,13 +149,19 @@ class _RoiTransform:
 
     def get_state(self) -> RoiState:
         return RoiState(
-            self._input_shape, self._roi, self._prev_probs, self._roi_image, self.image_changed
+            self._input_shape,
+            self._roi,
+            self._prev_probs,
+            self._roi_image,
+            self.image_changed,
+            self._seeded,
         )
 
     def set_state(self, state: RoiState) -> None:
         self._input_shape, self._roi = state.input_shape, state.roi
         self._prev_probs, self._roi_image = state.prev_probs, state.roi_image
         self.image_changed = state.image_changed
+        self._seeded = state.seeded
 
     def _map_clicks(self, clicks: Sequence[Click]) -> tuple[Click, ...]:
         if self._roi is None or self._roi_image is None:
@@ -191,6 +199,12 @@ class ZoomIn(_RoiTransform):
             config.target_size, config.expansion_ratio, config.min_crop_size, config.prob_thresh
         )
 
+    def seed(self, probs: torch.Tensor) -> None:
+        """Crop around ``probs`` (``[1, 1, H, W]`` at image size: an existing mask the object
+        starts from, or a box) from the first click on, as if it were the last prediction."""
+        self._prev_probs = probs.detach().cpu()
+        self._seeded = True
+
     def _predicted_mask(self) -> np.ndarray | None:
         if self._prev_probs is None:
             return None
@@ -201,7 +215,7 @@ class ZoomIn(_RoiTransform):
         self, image: torch.Tensor, clicks: Sequence[Click]
     ) -> tuple[torch.Tensor, tuple[Click, ...]]:
         self.image_changed = self._cropped = False
-        if len(clicks) <= self.skip_clicks:
+        if len(clicks) <= self.skip_clicks and not self._seeded:
             return image, tuple(clicks)
         self._input_shape = tuple(image.shape)
         mask = self._predicted_mask()

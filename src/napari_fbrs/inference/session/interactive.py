@@ -35,6 +35,7 @@ from napari_fbrs.inference.session.one_click import (
     parked_bytes,
     starts_new_object,
 )
+from napari_fbrs.inference.session.init_mask import ObjectStart, correct_locally
 from napari_fbrs.inference.session.painting import (
     REPLACE_RATIO,
     PaintPlan,
@@ -64,6 +65,7 @@ class ObjectState:
     network_seconds: float = 0.0
     lbfgs_evals: int = 0  # L-BFGS evaluations of the last click (BRS modes)
     object_id: int = 0  # changes whenever a new object starts (finish, reset, new image)
+    edit_label: int | None = None  # the existing label this object replaces when finished
 
     def mask(self) -> np.ndarray | None:
         """The object inside its map's window at the threshold (``None``: no prediction)."""
@@ -128,6 +130,7 @@ class InteractiveSession:
         self._stack_object: StackObject | None = None  # last object finished on a stack slice
         self._parked: list[Parked] = []  # objects finished by a click, newest last (one_click)
         self._parking = False  # while a click finishes an object: the chain goes on
+        self._start: ObjectStart | None = None  # what the object started from, if not a click
 
     # -- what the object is computed with and on ----------------------------------------------
     def use_model(self, model: Any) -> None:
@@ -194,6 +197,7 @@ class InteractiveSession:
             network_seconds=self._last_seconds,
             lbfgs_evals=self._last_evals,
             object_id=self._object_id,
+            edit_label=None if self._start is None else self._start.label_id,
         )
 
     @property
@@ -216,7 +220,7 @@ class InteractiveSession:
         check_inside((click,), height, width)
         snapshot = Snapshot(self._clicks, predictor.get_state(), self._map)
         clicks = (*self._clicks, click)
-        result = predictor.predict_map(clicks)  # raises before any state is committed
+        result = self._predict_map(predictor, clicks, self._map)  # raises before commit
         self._last_seconds = float(predictor.last.seconds)
         self._last_evals = int(predictor.last.lbfgs_evals)
         self._history.push(snapshot)
@@ -253,12 +257,12 @@ class InteractiveSession:
         if base is None:
             predictor.reset()
             done: tuple[Click, ...] = ()
-            result: ProbabilityMap | None = None
+            result: ProbabilityMap | None = self._apply_start(predictor)
         else:
             predictor.set_state(base.predictor)
             done, result = base.clicks, base.map
         for index in range(len(done), len(clicks)):
-            result = predictor.predict_map(clicks[: index + 1])
+            result = self._predict_map(predictor, clicks[: index + 1], result)
         self._clicks, self._map = clicks, result
 
     def reset(self) -> ObjectState:
@@ -276,6 +280,43 @@ class InteractiveSession:
     def set_previous_mask(self, probs: np.ndarray | None) -> None:
         """Start the object from an existing mask (see ``Predictor.set_previous_mask``)."""
         self._predictor().set_previous_mask(probs)
+
+    def start_from(self, start: ObjectStart) -> ObjectState:
+        """Start a new object from ``start`` (an existing mask or label, or a box; see
+        :mod:`.init_mask`): its map is the object until the first click, and with a
+        ``label_id`` finishing replaces that label."""
+        predictor = self._predictor()
+        if start.probs.shape != predictor.image_shape:
+            raise ValueError(
+                f"the start has shape {start.probs.shape}, the image {predictor.image_shape}"
+            )
+        self._new_object()
+        self._start = start
+        self._map = self._apply_start(predictor)
+        return self.state
+
+    def _apply_start(self, predictor: ObjectPredictor) -> ProbabilityMap | None:
+        """Give the (reset) predictor the object's start; returns the starting map."""
+        if self._start is None:
+            return None
+        predictor.set_previous_mask(self._start.probs)
+        predictor.seed_zoom(self._start.region)
+        return ProbabilityMap.whole(self._start.probs)
+
+    def _predict_map(
+        self, predictor: ObjectPredictor, clicks: tuple[Click, ...], last: ProbabilityMap | None
+    ) -> ProbabilityMap:
+        """The map after ``clicks`` (the last one new) from the map ``last`` before it."""
+        start = self._start
+        if start is None:
+            return predictor.predict_map(clicks)
+        result = predictor.predict_map((*start.seeds, *clicks))
+        if not start.local or last is None:
+            return result
+        merged = correct_locally(last.full(), result.full(), clicks[-1], self._threshold)
+        predictor.set_previous_mask(merged)  # what the user sees is what the network saw
+        predictor.seed_zoom(merged)
+        return ProbabilityMap.whole(merged)
 
     # -- finishing -------------------------------------------------------------------------------
     def finish(
@@ -304,9 +345,11 @@ class InteractiveSession:
             reason = f"the object is empty at threshold {self._threshold:.2f}"
         else:
             assert state.map is not None
-            label_id = self._next_id(labels)
+            label_id = self._next_id(labels) if state.edit_label is None else state.edit_label
             origin = (*slice_index, *state.map.origin)
-            plan = plan_paint(labels, mask, label_id, overwrite, origin, replace_ratio)
+            plan = plan_paint(
+                labels, mask, label_id, overwrite, origin, replace_ratio, state.edit_label
+            )
             if not plan.num_pixels:
                 plan, reason = None, "every pixel of the object already had a label"
             else:
@@ -452,7 +495,7 @@ class InteractiveSession:
     def _new_object(self) -> None:
         if self.predictor is not None:
             self.predictor.reset()
-        self._clicks, self._map = (), None
+        self._clicks, self._map, self._start = (), None, None
         self._history.clear()
         self._object_id += 1
         self._last_seconds = 0.0

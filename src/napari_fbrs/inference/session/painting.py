@@ -88,6 +88,7 @@ def plan_paint(
     overwrite: bool = False,
     origin: tuple[int, ...] = (),
     replace_ratio: float | None = None,
+    replace_id: int | None = None,
 ) -> PaintPlan:
     """Which pixels of ``labels`` receive object ``label_id``.
 
@@ -95,7 +96,8 @@ def plan_paint(
     e.g. ``(z, row, col)``; missing leading entries are 0). Existing labels are kept unless
     ``overwrite``. The id must fit the label array's integer type. With ``replace_ratio``, a
     label the mask covers at least that much of is replaced (see the module docstring): the
-    plan then uses its id instead of ``label_id``.
+    plan then uses its id instead of ``label_id``. ``replace_id`` names the label to replace
+    outright (an existing label being corrected), whatever the object covers of it.
     """
     origin = (0,) * (labels.ndim - len(origin)) + tuple(origin)
     lead = labels.ndim - mask.ndim
@@ -106,8 +108,8 @@ def plan_paint(
     region = np.asarray(labels[window])
     if region.shape != mask.shape:
         raise ValueError(f"labels window {region.shape} and mask {mask.shape} differ in shape")
-    replaced = None
-    if replace_ratio is not None:
+    replaced = replace_id
+    if replaced is None and replace_ratio is not None:
         plane = np.asarray(labels[tuple(origin[:lead])])
         replaced = covered_label(plane, mask, window[lead:], replace_ratio)
     if replaced is not None:

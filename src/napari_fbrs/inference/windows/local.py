@@ -200,6 +200,12 @@ class LocalWindowPredictor:
         if self._window is not None and self.predictor.uses_prev_mask:
             self.predictor.set_previous_mask(None if probs is None else _crop(probs, self._window))
 
+    def seed_zoom(self, region: np.ndarray) -> None:
+        """ZoomIn crops around ``region`` from the first click (``Predictor.seed_zoom``); on
+        a windowed image the window itself is the crop, so nothing changes."""
+        if self._whole:
+            self.predictor.seed_zoom(region)
+
     # -- prediction --------------------------------------------------------------------------
     def predict(self, clicks: Sequence[Click]) -> np.ndarray:
         """The map at image size (builds a full-size array: prefer :meth:`predict_map`)."""
