@@ -45,7 +45,7 @@ def check_args(args: argparse.Namespace) -> None:
     if args.output is None:
         raise CLIError("--one-click-per-object needs --output LABELS (.tif, .tiff or .png)")
     if args.box is not None or args.init_mask is not None:
-        raise CLIError("--one-click-per-object starts every object from a click: no --box/--init-mask")
+        raise CLIError("--one-click-per-object: objects start from clicks, no --box/--init-mask")
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from napari_fbrs.cli import one_click
-from napari_fbrs.cli import prompts
+from napari_fbrs.cli import one_click, prompts
 from napari_fbrs.cli.common import (
     MASK_SUFFIXES,
     PROG,

@@ -28,6 +28,7 @@ from napari_fbrs.inference.engine.clicks import Click, check_inside
 from napari_fbrs.inference.engine.maps import ProbabilityMap
 from napari_fbrs.inference.engine.protocol import ObjectPredictor
 from napari_fbrs.inference.session.history import History, Snapshot
+from napari_fbrs.inference.session.init_mask import ObjectStart, correct_locally
 from napari_fbrs.inference.session.one_click import (
     OneClick,
     Parked,
@@ -35,7 +36,6 @@ from napari_fbrs.inference.session.one_click import (
     parked_bytes,
     starts_new_object,
 )
-from napari_fbrs.inference.session.init_mask import ObjectStart, correct_locally
 from napari_fbrs.inference.session.painting import (
     REPLACE_RATIO,
     PaintPlan,
