@@ -24,6 +24,7 @@ from psygnal import Signal
 
 from napari_fbrs._napari import layers as L
 from napari_fbrs._napari.finishing import paint
+from napari_fbrs._napari.slots import qt_slot
 from napari_fbrs.inference.engine.clicks import Click
 from napari_fbrs.inference.session.interactive import ObjectState
 from napari_fbrs.inference.session.object_checks import ObjectChecks, check_object
@@ -69,6 +70,7 @@ class OneClickMode:
         # auto-finished objects, for undo; newest last
         self._painted: list[Painted] = []
 
+    @qt_slot
     def set_enabled(self, on: bool) -> None:
         if bool(on) == self.enabled:
             return
