@@ -1,0 +1,149 @@
+"""Which predicted masks become objects, and who owns a pixel two masks claim.
+
+A click on background, or on a smear the network is unsure about, gives a faint or unstable
+mask: the mean probability inside it is low, and moving the threshold a little changes its
+area a lot. The score of a mask is the product of both (confidence x stability), as automatic
+mask generators rank masks. Masks are then painted best first; one that is mostly covered
+by better ones is a duplicate (a second seed on the same object) and is dropped, otherwise it
+gets the pixels nobody owns yet, and what is left must still be at least ``min_area``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from napari_fbrs.inference.dense.crops import CropPrediction
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A mask within ``box`` = (row0, col0, row1, col1) and its score."""
+
+    box: tuple[int, int, int, int]
+    mask: np.ndarray
+    score: float
+    confidence: float
+    stability: float
+    #: the probabilities within the box (for pixels two masks claim)
+    probs: np.ndarray
+    seed_row: int
+    seed_col: int
+
+
+def _component_at(mask: np.ndarray, row: int, col: int) -> np.ndarray | None:
+    """The connected component of ``mask`` holding (row, col), or None when it is off."""
+    if not mask[row, col]:
+        return None
+    components, _ = ndimage.label(mask)
+    return components == components[row, col]
+
+
+def make_candidate(pred: CropPrediction, prob_thresh: float, shift: float) -> Candidate | None:
+    """The seed's object in one crop prediction, scored; None when the click found nothing."""
+    r0, c0, _, _ = pred.box
+    row, col = pred.seed.row - r0, pred.seed.col - c0
+    probs = pred.probs
+    mask = _component_at(probs > prob_thresh, row, col)
+    if mask is None:
+        return None
+    loose = _component_at(probs > prob_thresh - shift, row, col)
+    assert loose is not None  # the loose mask contains the mask
+    strict = np.count_nonzero(loose & (probs > prob_thresh + shift))
+    stability = strict / max(np.count_nonzero(loose), 1)
+    confidence = float(probs[mask].mean())
+    return Candidate(
+        pred.box,
+        mask,
+        confidence * stability,
+        confidence,
+        stability,
+        probs,
+        pred.seed.row,
+        pred.seed.col,
+    )
+
+
+class Canvas:
+    """The objects found so far: who owns each pixel and with what probability.
+
+    Masks are accepted best first. One whose seed is already owned, or that lies mostly
+    (``max_overlap`` of its area) inside one accepted object, is a duplicate (a second seed on
+    the same object) and is dropped. A pixel two accepted masks claim goes to the one with the
+    higher probability there, so touching objects split along the network's own boundary
+    instead of "first come, first served".
+    """
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.owner = np.zeros(shape, dtype=np.int32)
+        self.prob = np.zeros(shape, dtype=np.float32)
+        self.count = 0
+
+    def add(self, candidates: Iterable[Candidate], max_overlap: float) -> None:
+        for cand in sorted(candidates, key=lambda c: -c.score):
+            r0, c0, r1, c1 = cand.box
+            owner = self.owner[r0:r1, c0:c1]
+            if owner[cand.seed_row - r0, cand.seed_col - c0] != 0:
+                continue
+            overlap = owner[cand.mask]
+            area = overlap.size
+            if area == 0:
+                continue
+            taken = overlap[overlap > 0]
+            if taken.size and np.bincount(taken).max() > max_overlap * area:
+                continue
+            self.count += 1
+            prob = self.prob[r0:r1, c0:c1]
+            wins = cand.mask & (cand.probs > prob)
+            owner[wins] = self.count
+            prob[wins] = cand.probs[wins]
+
+    def labels(self, min_area: int) -> np.ndarray:
+        """The objects as int32 labels 1..N: each object's largest piece, at least
+        ``min_area`` pixels."""
+        result = np.zeros_like(self.owner)
+        objects = ndimage.find_objects(self.owner)
+        next_id = 1
+        for index, box in enumerate(objects, start=1):
+            if box is None:
+                continue
+            mine = self.owner[box] == index
+            pieces, count = ndimage.label(mine)
+            if count > 1:
+                sizes = np.bincount(pieces.ravel())
+                sizes[0] = 0
+                mine = pieces == int(np.argmax(sizes))
+            if np.count_nonzero(mine) < max(min_area, 1):
+                continue
+            result[box][mine] = next_id
+            next_id += 1
+        return result
+
+
+def add_objects(
+    labels: np.ndarray, found: np.ndarray, min_area: int, overwrite: bool = False
+) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Where and what to paint to add the objects of ``found`` (1..N) to ``labels``.
+
+    Returns ``(indices, values)`` for one assignment ``labels[indices] = values``: new ids
+    follow ``labels.max()``; existing labels are kept unless ``overwrite`` (an object whose
+    free part is below ``min_area`` is then dropped). Pure: ``labels`` is not changed, so the
+    widget can apply the result as one undo step.
+    """
+    if labels.shape != found.shape:
+        raise ValueError(f"labels have shape {labels.shape}, the objects {found.shape}")
+    paintable = found > 0 if overwrite else (found > 0) & (labels == 0)
+    ids = found[paintable]
+    areas = np.bincount(ids, minlength=int(found.max()) + 1)
+    keep = areas >= max(min_area, 1)
+    keep[0] = False
+    new_ids = np.zeros(len(areas), dtype=np.int64)
+    new_ids[keep] = np.arange(1, int(keep.sum()) + 1) + int(labels.max(initial=0))
+    where = np.nonzero(paintable)
+    values = new_ids[ids]
+    chosen = values > 0
+    indices = tuple(axis[chosen] for axis in where)
+    return indices, values[chosen].astype(labels.dtype, copy=False)
