@@ -41,6 +41,7 @@ from napari_fbrs._napari.model_choice import (
 )
 from napari_fbrs._napari.plugin_layers import PluginLayers
 from napari_fbrs._napari.propagation import Propagator
+from napari_fbrs._napari.segment_all import SegmentEverything
 from napari_fbrs._napari.slots import describe, qt_slot
 from napari_fbrs._napari.worker import SessionWorker
 from napari_fbrs.inference.engine.clicks import Click
@@ -94,6 +95,7 @@ class Controller:
         self.plane: _Plane | None = None
         self.last_plane: _Plane | None = None  # of the last object finished or propagated
         self.propagator = Propagator(self, self._session)
+        self.segment_everything = SegmentEverything(self, self._session)
         self._pending_image: Image | None = None
         self._closed = False
         self.submit(partial(self._use_settings, self.engine, self.device_choice), self._on_device)

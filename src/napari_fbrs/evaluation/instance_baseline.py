@@ -3,8 +3,8 @@ Otsu + a distance-transform watershed.
 
 They set the scale of the benchmark's mSA (issue 24: 0.38 and 0.35 on DSB2018/val, first 50
 images): a learned automatic segmentation that does not beat them is not worth a button. The
-foreground is the smaller Otsu class, so bright-on-dark fluorescence and dark-on-light
-histology are handled alike.
+foreground is segment-everything's own estimate (``inference.dense.seeds.foreground``: the
+Otsu class farther from black or white), so both see the same objects.
 """
 
 from __future__ import annotations

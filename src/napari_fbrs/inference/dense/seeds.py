@@ -2,8 +2,8 @@
 
 A grid of clicks would cost a network call per cell, almost all of them on background or on an
 object already found. The image says where objects probably are: a foreground estimate (Otsu on
-a smoothed grey image, the polarity chosen so that the foreground is the smaller class, which
-holds for nuclei whether they are bright on dark or dark on light) and, inside it, the local
+a smoothed grey image; the background is the class nearer black or white, so bright-on-dark
+fluorescence and dark-on-light histology are handled alike) and, inside it, the local
 maxima of the distance to the background (one per roundish object, even where objects touch)
 and of the smoothed intensity (objects merged into one foreground blob). Each seed carries a
 size estimate that decides its crop.
@@ -36,12 +36,19 @@ def grey_levels(rgb: np.ndarray) -> np.ndarray:
 
 
 def foreground(grey: np.ndarray, sigma: float = 1.0) -> np.ndarray:
-    """Bool foreground estimate: Otsu on the smoothed image, the smaller class as foreground."""
-    smooth = ndimage.gaussian_filter(grey, sigma)
-    if float(smooth.max()) - float(smooth.min()) < 1e-6:
+    """Bool foreground estimate: Otsu on the smoothed image; the background is the class whose
+    mean lies nearer its end of the range (black for fluorescence, white for brightfield and
+    histology), whichever class is larger."""
+    smooth = ndimage.gaussian_filter(np.asarray(grey, dtype=np.float32), sigma)
+    lo, hi = float(smooth.min()), float(smooth.max())
+    if hi - lo < 1e-6:
         return np.zeros(grey.shape, dtype=bool)
     above = smooth > threshold_otsu(smooth)
-    return above if np.count_nonzero(above) <= above.size / 2 else ~above
+    if above.all() or not above.any():
+        return np.zeros(grey.shape, dtype=bool)
+    dark_gap = float(smooth[~above].mean()) - min(lo, 0.0)
+    bright_gap = max(hi, 255.0) - float(smooth[above].mean())
+    return above if dark_gap <= bright_gap else ~above
 
 
 def bright_objects(grey: np.ndarray, fg: np.ndarray) -> np.ndarray:
