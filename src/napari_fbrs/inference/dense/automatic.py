@@ -31,8 +31,10 @@ class SegmentAllConfig:
     min_score: float = 0.3
     #: objects smaller than this (pixels, after overlaps are resolved) are dropped
     min_area: int = 10
-    #: a mask with more than this share of its area inside one accepted object is a duplicate
+    #: a mask whose IoU with an accepted object exceeds this is a duplicate
     max_overlap: float = 0.5
+    #: cut masks to the image's foreground estimate (see ``select.make_candidate``)
+    cut_to_foreground: bool = True
     #: crops per network call
     batch_size: int = 16
     #: a second round of seeds in the foreground that the first round left uncovered
@@ -74,11 +76,12 @@ def segment_rgb(
     with torch.no_grad():
         image = model.normalize(chw.to(device))
     total = len(seeds)
-    done = _run_seeds(model, image, seeds, canvas, config, (0, total), progress, cancelled)
+    cut = fg if config.cut_to_foreground and fg.any() else None
+    done = _run_seeds(model, image, seeds, canvas, config, cut, (0, total), progress, cancelled)
     if config.residual_round and fg.any():
         extra = residual_seeds(fg, canvas.owner, config.min_area)
         total += len(extra)
-        _run_seeds(model, image, extra, canvas, config, (done, total), progress, cancelled)
+        _run_seeds(model, image, extra, canvas, config, cut, (done, total), progress, cancelled)
     return canvas.labels(config.min_area)
 
 
@@ -88,6 +91,7 @@ def _run_seeds(
     seeds: list[Seed],
     canvas: Canvas,
     config: SegmentAllConfig,
+    foreground: np.ndarray | None,
     counts: tuple[int, int],
     progress: Callable[[int, int], None] | None,
     cancelled: Callable[[], bool] | None,
@@ -103,16 +107,18 @@ def _run_seeds(
         while index < len(seeds) and len(batch) < config.batch_size:
             seed = seeds[index]
             index += 1
-            if canvas.owner[seed.row, seed.col] == 0:
+            if canvas.owner[seed.row, seed.col] == 0 and not canvas.tried[seed.row, seed.col]:
                 batch.append(seed)
         preds = predict_crops(
             model, image, batch, config.net_side, config.context, config.min_side
         )
-        candidates = [
-            c
-            for c in (make_candidate(p, config.prob_thresh, config.stability_shift) for p in preds)
-            if c is not None and c.score >= config.min_score
-        ]
+        candidates = []
+        for pred in preds:
+            cand = make_candidate(pred, config.prob_thresh, config.stability_shift, foreground)
+            if cand is not None and cand.score >= config.min_score:
+                candidates.append(cand)
+            else:  # nothing there: later seeds close by would find nothing either
+                canvas.mark_tried(pred.seed)
         canvas.add(candidates, config.max_overlap)
         if progress is not None:
             progress(offset + index, total)
