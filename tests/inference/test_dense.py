@@ -3,6 +3,9 @@ sample nuclei against their ground truth."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -11,6 +14,17 @@ from napari_fbrs.inference.dense.crops import CropPrediction, crop_box
 from napari_fbrs.inference.dense.seeds import Seed, find_seeds, foreground, residual_seeds
 from napari_fbrs.inference.dense.select import Canvas, add_objects, make_candidate
 from napari_fbrs.io.samples import synthetic_nuclei_with_labels
+
+
+def test_segment_all_is_a_lazy_attribute_that_loads_neither_torch_nor_qt() -> None:
+    code = (
+        "import sys, napari_fbrs; "
+        "assert 'segment_all' in dir(napari_fbrs); "
+        "f = napari_fbrs.segment_all; assert callable(f); "
+        "assert 'torch' not in sys.modules and 'qtpy' not in sys.modules; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
 
 
 def _disks(shape: tuple[int, int], centres: list[tuple[int, int]], radius: int) -> np.ndarray:
@@ -151,5 +165,6 @@ def test_segment_all_refuses_bad_input() -> None:
         napari_fbrs.segment_all(np.zeros((32, 32)), labels=np.zeros((16, 16), int))
 
 
-#: found@0.5 measured on the sample with the built-in model (release 2); the test keeps a margin
-FOUND_ON_SAMPLE = 0.65
+#: found@0.5 measured on the sample with the built-in model (release 2, min_area 10: 13 of 17
+#: nuclei); the test keeps a margin of 0.15
+FOUND_ON_SAMPLE = 0.76
