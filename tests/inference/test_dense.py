@@ -122,6 +122,10 @@ def test_add_objects_keeps_existing_labels_unless_asked() -> None:
     result = existing.copy()
     result[indices] = values
     assert np.count_nonzero(result == 5) == 25
+    full = np.full((10, 10), 255, dtype=np.uint8)
+    full[5:, :] = 0
+    with pytest.raises(ValueError, match="uint8"):
+        add_objects(full, found, min_area=2)
 
 
 @pytest.fixture(scope="module")

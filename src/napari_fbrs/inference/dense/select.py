@@ -170,6 +170,14 @@ def add_objects(
     keep[0] = False
     new_ids = np.zeros(len(areas), dtype=np.int64)
     new_ids[keep] = np.arange(1, int(keep.sum()) + 1) + int(labels.max(initial=0))
+    if (
+        np.issubdtype(labels.dtype, np.integer)
+        and new_ids.max(initial=0) > np.iinfo(labels.dtype).max
+    ):
+        raise ValueError(
+            f"{int(keep.sum())} new objects need ids up to {int(new_ids.max())}, more than "
+            f"labels of dtype {labels.dtype} can hold"
+        )
     where = np.nonzero(paintable)
     values = new_ids[ids]
     chosen = values > 0
