@@ -172,3 +172,20 @@ def test_segment_all_refuses_bad_input() -> None:
 #: found@0.5 measured on the sample with the built-in model (release 2, min_area 10: 13 of 17
 #: nuclei); the test keeps a margin of 0.15
 FOUND_ON_SAMPLE = 0.76
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_predict_crops_returns_one_map_per_seed_at_crop_size(tiny_model, flip) -> None:  # noqa: ANN001
+    import torch
+
+    from napari_fbrs.inference.dense.crops import predict_crops
+
+    rgb = np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    image = tiny_model.normalize(torch.as_tensor(rgb).permute(2, 0, 1)[None])
+    seeds = [Seed(10, 10, 4.0, 1.0), Seed(50, 70, 20.0, 1.0)]
+    preds = predict_crops(tiny_model, image, seeds, 32, 4.0, 24, flip)
+    assert [p.box for p in preds] == [(0, 0, 24, 24), (0, 0, 60, 80)]
+    for pred in preds:
+        r0, c0, r1, c1 = pred.box
+        assert pred.probs.shape == (r1 - r0, c1 - c0)
+        assert pred.probs.min() >= 0 and pred.probs.max() <= 1

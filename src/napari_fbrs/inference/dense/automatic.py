@@ -35,6 +35,8 @@ class SegmentAllConfig:
     max_overlap: float = 0.5
     #: cut masks to the image's foreground estimate (see ``select.make_candidate``)
     cut_to_foreground: bool = True
+    #: average each crop with its mirror image (twice the network time)
+    flip: bool = False
     #: crops per network call
     batch_size: int = 16
     #: a second round of seeds in the foreground that the first round left uncovered
@@ -110,7 +112,7 @@ def _run_seeds(
             if canvas.owner[seed.row, seed.col] == 0 and not canvas.tried[seed.row, seed.col]:
                 batch.append(seed)
         preds = predict_crops(
-            model, image, batch, config.net_side, config.context, config.min_side
+            model, image, batch, config.net_side, config.context, config.min_side, config.flip
         )
         candidates = []
         for pred in preds:

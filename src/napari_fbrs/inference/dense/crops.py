@@ -51,10 +51,13 @@ def predict_crops(
     net_side: int,
     context: float,
     min_side: int,
+    flip: bool = False,
 ) -> list[CropPrediction]:
     """Predict every seed as one positive click, all crops in one batch.
 
-    ``image``: the normalised ``[1, 3, H, W]`` network image (``model.normalize``).
+    ``image``: the normalised ``[1, 3, H, W]`` network image (``model.normalize``). ``flip``:
+    average with the horizontally mirrored crops, as the interactive predictor does (twice
+    the cost).
     """
     if not seeds:
         return []
@@ -69,9 +72,15 @@ def predict_crops(
             ((seed.row - r0 + 0.5) * scale_r - 0.5, (seed.col - c0 + 0.5) * scale_c - 0.5)
         )
     batch = torch.cat(crops, dim=0)
+    if flip:
+        batch = torch.cat((batch, torch.flip(batch, dims=[3])), dim=0)
+        points += [(row, net_side - 1 - col) for row, col in points]
     encoded = encode_points([[p] for p in points], [[] for _ in points], 1, image.device)
     with torch.no_grad():
         logits = model(batch, encoded)["instances"]
+    if flip:
+        half = len(seeds)
+        logits = 0.5 * (logits[:half] + torch.flip(logits[half:], dims=[3]))
     results = []
     for index, (seed, box) in enumerate(zip(seeds, boxes, strict=True)):
         size = (box[2] - box[0], box[3] - box[1])
