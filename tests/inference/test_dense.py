@@ -8,11 +8,17 @@ import sys
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from napari_fbrs.evaluation.instances import score_instances
 from napari_fbrs.inference.dense.crops import CropPrediction, crop_box
 from napari_fbrs.inference.dense.seeds import Seed, find_seeds, foreground, residual_seeds
-from napari_fbrs.inference.dense.select import Canvas, add_objects, make_candidate
+from napari_fbrs.inference.dense.select import (
+    Canvas,
+    add_objects,
+    complete_with_foreground,
+    make_candidate,
+)
 from napari_fbrs.io.samples import synthetic_nuclei_with_labels
 
 
@@ -126,6 +132,17 @@ def test_add_objects_keeps_existing_labels_unless_asked() -> None:
     full[5:, :] = 0
     with pytest.raises(ValueError, match="uint8"):
         add_objects(full, found, min_area=2)
+
+
+def test_completion_fits_objects_to_the_foreground_and_adds_missed_ones() -> None:
+    truth = _disks((60, 60), [(15, 15), (15, 45), (45, 30)], 7)
+    found = np.zeros_like(truth)
+    found[(truth == 1) & ndimage.binary_erosion(truth == 1, iterations=2)] = 1  # too small
+    found[truth == 2] = 2
+    done = complete_with_foreground(found, truth > 0, min_area=10)
+    assert (done[truth == 1] == 1).all() and (done[truth == 2] == 2).all()
+    assert len(np.unique(done[truth == 3])) == 1 and done[45, 30] == 3  # the missed one
+    assert not done[truth == 0].any()
 
 
 @pytest.fixture(scope="module")
