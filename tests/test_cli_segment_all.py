@@ -51,6 +51,8 @@ def test_segment_all_writes_the_labels(capsys, tmp_path, nuclei) -> None:  # noq
         (["--image", "{image}", "--output", "{out}", "--max-pixels", "1000"], "pixels"),
         (["--image", "{stack}", "--output", "{out}"], "2-D"),
         (["--image", "{image}", "--output", "{out}", "--checkpoint", "{tmp}/none.pth"], "none"),
+        (["--image", "{image}", "--output", "{out}", "--min-score", "1"], "--min-score"),
+        (["--image", "{image}", "--output", "{out}", "--prob-thresh", "1"], "--prob-thresh"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, nuclei, args, message) -> None:  # noqa: ANN001

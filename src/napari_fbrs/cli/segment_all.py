@@ -74,8 +74,7 @@ def run(args: argparse.Namespace) -> int:
     output = check_output(args.output, LABEL_SUFFIXES, "--output")
     assert output is not None
     refuse_inputs({"--output": output}, [args.image, args.checkpoint])
-    if args.prob_thresh is not None and args.prob_thresh >= 1.0:
-        raise CLIError(f"--prob-thresh must lie in (0, 1), got {args.prob_thresh}")
+    _check_settings(args)
     image = _read_image(args)
     device = select_device(args.device)
     loaded = load_model(args.checkpoint, device)
@@ -105,6 +104,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"{count} objects in {seconds:.2f} s")
     print(f"wrote {output} ({height} x {width}, {count} objects)")
     return 0
+
+
+def _check_settings(args: argparse.Namespace) -> None:
+    """The thresholds as segment-all takes them (one line, before anything is read)."""
+    from napari_fbrs.inference.dense.automatic import SegmentAllConfig
+
+    changes = {"min_score": args.min_score, "prob_thresh": args.prob_thresh}
+    try:
+        SegmentAllConfig(
+            min_area=args.min_area, **{k: v for k, v in changes.items() if v is not None}
+        )
+    except ValueError as exc:
+        raise CLIError(
+            str(exc).replace("min_score", "--min-score").replace("prob_thresh", "--prob-thresh")
+        ) from None
 
 
 def _read_image(args: argparse.Namespace) -> Any:
