@@ -39,8 +39,8 @@ def segment_all(
     """Label every object the model finds in ``image`` (2-D grey, ``H x W x 3`` or ``x 4``).
 
     ``min_area``: smallest object kept (pixels). ``min_score``: smallest mask score kept
-    (confidence x stability, 0..1; higher keeps fewer, surer objects). ``prob_thresh``: the
-    probability threshold of a mask. ``labels``: existing labels of the image's shape; the
+    (confidence x stability, 0..1, default 0.3; higher keeps fewer, surer objects).
+    ``prob_thresh``: the probability threshold of a mask (default 0.5). ``labels``: existing labels of the image's shape; the
     result then holds them plus the new objects (ids after ``labels.max()``), which are
     painted only on unlabelled pixels unless ``overwrite``; ``labels`` itself is not changed.
     ``progress(done, total)`` and ``cancelled()`` (raise

@@ -56,7 +56,7 @@ def add_parser(subparsers: Any) -> None:
         default=None,
         metavar="S",
         help="drop masks whose score (mean probability x stability) is below S; higher keeps "
-        "fewer, surer objects [0.5]",
+        "fewer, surer objects [0.3]",
     )
     parser.add_argument(
         "--prob-thresh",
