@@ -41,8 +41,9 @@ def segment_all(
     ``min_area``: smallest object kept (pixels). ``min_score``: smallest mask score kept
     (confidence x stability, 0..1, default 0.3; higher keeps fewer, surer objects).
     ``prob_thresh``: the probability threshold of a mask (default 0.5). ``labels``: existing
-    labels of the image's shape; the result then holds them plus the new objects (ids after ``labels.max()``), which are
-    painted only on unlabelled pixels unless ``overwrite``; ``labels`` itself is not changed.
+    labels of the image's shape; the result then holds them plus the new objects (ids after
+    ``labels.max()``), which are painted only on unlabelled pixels unless ``overwrite``;
+    ``labels`` itself is not changed.
     ``progress(done, total)`` and ``cancelled()`` (raise
     :class:`~napari_fbrs.inference.dense.automatic.Cancelled`) are for callers with a UI.
     Returns an int32 label image (the dtype of ``labels`` when given).
