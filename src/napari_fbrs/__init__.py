@@ -2,8 +2,8 @@
 
 This module deliberately imports neither torch nor Qt so that napari can read the plugin
 manifest and list its contributions without paying for heavy imports. The public Python API
-is reached through lazy attributes (PEP 562): ``napari_fbrs.Segmenter`` loads its module, and
-torch, on first use.
+is reached through lazy attributes (PEP 562): ``napari_fbrs.Segmenter`` and
+``napari_fbrs.segment_all`` load their module, and torch, on first use.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ except ImportError:  # pragma: no cover - only in a source tree that was never i
     __version__ = "0.0.0"
 
 if TYPE_CHECKING:
+    from .dense import segment_all
     from .segmenter import Segmenter
 
 #: Public name -> the module that defines it (imported on first access).
-_LAZY = {"Segmenter": "napari_fbrs.segmenter"}
+_LAZY = {"Segmenter": "napari_fbrs.segmenter", "segment_all": "napari_fbrs.dense"}
 
-__all__ = ["Segmenter", "__version__"]
+__all__ = ["Segmenter", "__version__", "segment_all"]
 
 
 def __getattr__(name: str) -> Any:

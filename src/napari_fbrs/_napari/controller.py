@@ -44,6 +44,7 @@ from napari_fbrs._napari.model_choice import (
 from napari_fbrs._napari.one_click import OneClickMode
 from napari_fbrs._napari.plugin_layers import PluginLayers
 from napari_fbrs._napari.propagation import Propagator
+from napari_fbrs._napari.segment_all import SegmentEverything
 from napari_fbrs._napari.slots import describe, qt_slot
 from napari_fbrs._napari.warmup import warmup
 from napari_fbrs._napari.worker import SessionWorker
@@ -102,6 +103,7 @@ class Controller:
         self.one_click = OneClickMode(self, self._session)  # "One click per object" (O)
         self.editor = LabelEditor(self)  # Alt+click / Edit label: correct an existing label
         self.boxes = BoxInput(self)  # the f-BRS box layer: a rectangle starts an object
+        self.segment_everything = SegmentEverything(self, self._session)
         self._pending_image: Image | None = None
         self._closed = False
         self.submit(partial(self._use_settings, self.engine, self.device_choice), self._on_device)

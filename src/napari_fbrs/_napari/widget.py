@@ -46,6 +46,7 @@ from .model_choice import (
     model_choices,
     remove_choices_listener,
 )
+from .segment_all import SegmentAllPanel
 from .series_panel import SeriesPanel
 from .settings import ComputeSettings, DisplaySettings, PropagationSettings
 from .slots import qt_slot
@@ -94,6 +95,7 @@ class FBRSWidget(ClosesWithDock):
         self.compute = ComputeSettings()
         self.propagation = PropagationSettings()
         self.series = SeriesPanel(self.controller)
+        self.segment_all = SegmentAllPanel(self.controller.segment_everything)
         self.propagate_button = PushButton(text="Propagate through the stack")
         self.cancel_propagate_button = PushButton(text="Cancel")
         self.how_to = QLabel(HOW_TO)
@@ -137,6 +139,8 @@ class FBRSWidget(ClosesWithDock):
         )
         self.stacks.addWidget(stacks_actions.native)
         self.stacks.addWidget(self.propagation.native)
+        self.segment_all_box = QCollapsible("Segment everything: all objects at once")
+        self.segment_all_box.addWidget(self.segment_all.native)
         self.series_box = QCollapsible("Image series: annotate a folder, image after image")
         self.series_box.addWidget(self.series.native)
         self.advanced = QCollapsible("Computation (expert; applies from the next object)")
@@ -154,6 +158,7 @@ class FBRSWidget(ClosesWithDock):
             self.status,
             self.display.native,
             weights.native,
+            self.segment_all_box,
             self.stacks,
             self.series_box,
             self.advanced,
@@ -378,6 +383,7 @@ class FBRSWidget(ClosesWithDock):
         self.undo_button.enabled = state.can_undo
         self.redo_button.enabled = state.can_redo
         self.cancel_propagate_button.enabled = c.propagator.running
+        self.segment_all.cancel_button.enabled = c.segment_everything.running
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         """The napari window is closing (its close button, ``viewer.close()``): save."""

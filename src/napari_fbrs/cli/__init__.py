@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from napari_fbrs.cli import annotate, evaluate, models, predict, train, view
+from napari_fbrs.cli import annotate, evaluate, models, predict, segment_all, train, view
 from napari_fbrs.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -56,6 +56,7 @@ SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     train.add_parser,
     view.add_parser,
     annotate.add_parser,
+    segment_all.add_parser,
 )
 
 

@@ -137,6 +137,16 @@ class InteractiveSession:
         """The network for the next object (the current one keeps its own)."""
         self._model = model
 
+    @property
+    def model(self) -> Any:
+        """The network the next object uses (None before one is loaded)."""
+        return self._model
+
+    @property
+    def device(self) -> Any:
+        """The device of the next object's predictor (None before settings are given)."""
+        return None if self._settings is None else self._settings[1]
+
     def use_settings(self, config: Any, device: Any) -> None:
         """Predictor settings and device for the next object."""
         self._settings = (config, device)
