@@ -70,8 +70,9 @@ def _screenshot_when_done(
 
     while not done():
         if time.monotonic() > deadline:
+            status = widget.status.text()  # read before closing deletes the widget
             viewer.close()
-            raise LaunchError(f"no result within {timeout:g} s; status: {widget.status.text()}")
+            raise LaunchError(f"no result within {timeout:g} s; status: {status}")
         app.processEvents()
         time.sleep(0.02)
     viewer.reset_view()  # fit the image to the canvas as the docks left it

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from .segment_all import SegmentAllPanel
 from .series_panel import SeriesPanel
 from .settings import ComputeSettings, DisplaySettings, PropagationSettings
 from .slots import qt_slot
+from .warmup import warmup
 
 OWN_LABELS = OWN_LABELS_CHOICE
 HOW_TO = "Click on your object: left = object, right = background. C keeps it."
@@ -344,6 +346,11 @@ class FBRSWidget(ClosesWithDock):
             show_error("f-BRS: choose an image layer before placing clicks")
             return
         self.controller.set_image(image)  # (re)makes the clicks layer if it was deleted
+        # the first dock of a session makes its layers once napari's imports are done
+        warmup().when_ready(partial(self._add_points, list(clicks)))
+
+    @qt_slot
+    def _add_points(self, clicks: list[tuple[float, float, bool]]) -> None:
         layer = self.controller.clicks_layer
         if layer is None:
             show_error("f-BRS: choose an image layer before placing clicks")
