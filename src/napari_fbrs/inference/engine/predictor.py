@@ -310,14 +310,7 @@ class Predictor:
             return _resize_to(self.model.logits_from_features(feats, features, point), batch)
 
         unpack = unpack_scale_bias(self.config.brs.reg_weight, self.config.brs.reg_bias_weight)
-        objective = self._brs_objective(logits_fn, unpack, batch, clicks_lists)
-        self._optimise(objective, num_clicks)
-        if objective.best_logits is not None:
-            return objective.best_logits
-        variables, _ = unpack(
-            torch.from_numpy(np.asarray(self.opt_data, dtype=np.float32)).to(self.device)
-        )
-        return logits_fn(*variables)
+        return self._solve(logits_fn, unpack, batch, clicks_lists)
 
     def _backbone_features(
         self, batch: torch.Tensor, points: torch.Tensor, point: str, prev: torch.Tensor | None
@@ -348,7 +341,6 @@ class Predictor:
         prev: torch.Tensor | None,
     ) -> torch.Tensor:
         points = self._points(clicks_lists)
-        num_clicks = len(clicks_lists[0])
         bs = batch.shape[0] // 2 if self.flip is not None else batch.shape[0]
         on_rgb = self.mode is BRSMode.RGB_BRS
         shape = (bs, 3 if on_rgb else 2, batch.shape[2], batch.shape[3])
@@ -367,8 +359,18 @@ class Predictor:
             return _resize_to(self.model.backbone_logits(x), batch)
 
         unpack = unpack_input_bias(shape, self.flip is not None, self.config.brs.reg_weight)
+        return self._solve(logits_fn, unpack, batch, clicks_lists)
+
+    def _solve(
+        self,
+        logits_fn: Any,
+        unpack: Any,
+        batch: torch.Tensor,
+        clicks_lists: list[tuple[Click, ...]],
+    ) -> torch.Tensor:
+        """L-BFGS-B on the refinement variables; the logits of the best point it visited."""
         objective = self._brs_objective(logits_fn, unpack, batch, clicks_lists)
-        self._optimise(objective, num_clicks)
+        self._optimise(objective, len(clicks_lists[0]))
         if objective.best_logits is not None:
             return objective.best_logits
         variables, _ = unpack(
