@@ -1,7 +1,8 @@
 """The controller provides every member of the narrow interfaces its helpers are typed with.
 
-Propagation and the series panel see the controller only through ``PropagationHost`` and
-``SeriesHost``; a member renamed in the controller must fail here, not at a user's click.
+Propagation, the series panel and "Segment everything" see the controller only through
+``PropagationHost``, ``SeriesHost`` and ``SegmentAllHost``; a member renamed in the controller must
+fail here, not at a user's click.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from napari_fbrs._napari.propagation import PropagationHost
+from napari_fbrs._napari.segment_all import SegmentAllHost
 from napari_fbrs._napari.series_panel import LabelsOfImages, SeriesHost
 
 pytestmark = pytest.mark.gui
@@ -21,7 +23,7 @@ def _members(protocol: type) -> set[str]:
     return {n for n in names if not n.startswith("_") and n not in own}
 
 
-@pytest.mark.parametrize("protocol", [PropagationHost, SeriesHost])
+@pytest.mark.parametrize("protocol", [PropagationHost, SeriesHost, SegmentAllHost])
 def test_the_controller_has_every_member_of_each_host_interface(open_widget, protocol) -> None:
     _, _, widget = open_widget(np.zeros((32, 32), np.uint8))
     controller = widget.controller

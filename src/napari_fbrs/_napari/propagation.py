@@ -7,15 +7,14 @@ bar on the Qt thread and honours Cancel, and describes the result for the status
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
 from napari.layers import Image, Labels
-from napari.utils import progress
-from qtpy.QtCore import QObject, Signal
+
+from napari_fbrs._napari.progress_run import ProgressRun
 
 
 class PlaneLike(Protocol):
@@ -53,45 +52,6 @@ class PropagationHost(Protocol):
     ) -> None: ...
 
 
-class _Bridge(QObject):
-    """Carries ``(index, done, total)`` from the worker to the Qt thread (queued signal)."""
-
-    progressed = Signal(int, int, int)
-
-
-class PropagationRun:
-    """One propagation: a progress bar, a cancel flag and the callback the session calls."""
-
-    def __init__(self, description: str) -> None:
-        self.cancelled = threading.Event()
-        self._bar: progress | None = progress(total=0, desc=description)
-        self._bridge = _Bridge()
-        self._bridge.progressed.connect(self._update)
-
-    def on_slice(self, index: int, done: int, total: int) -> bool:
-        """Called in the worker after every slice; False stops the propagation there."""
-        try:
-            self._bridge.progressed.emit(index, done, total)
-        except RuntimeError:  # the widget went away (viewer closed): stop
-            self.cancelled.set()
-        return not self.cancelled.is_set()
-
-    def _update(self, index: int, done: int, total: int) -> None:
-        bar = self._bar  # napari may handle the run's end while this updates: keep a reference
-        if bar is None:
-            return
-        bar.total = max(total, done, 1)
-        bar.n = done
-        bar.set_description(f"f-BRS propagate (slice {index})")
-        if self._bar is bar:
-            bar.refresh()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
-
 def describe(done: Any, target: str) -> str:
     """``Object 5: slices 3..11 (9) -> 'f-BRS labels'; +Z: object vanished at 12; ...``"""
     plan, result = done.plan, done.result
@@ -115,7 +75,7 @@ class Propagator:
     def __init__(self, controller: PropagationHost, session: Any) -> None:
         self.controller = controller
         self._session = session  # called only from the worker, like the controller does
-        self.run: PropagationRun | None = None
+        self.run: ProgressRun | None = None
 
     @property
     def running(self) -> bool:
@@ -141,14 +101,18 @@ class Propagator:
         target = c.target_for(plane.image)
         if target is None:
             return
-        self.run = run = PropagationRun("f-BRS propagate")
+        self.run = run = ProgressRun("f-BRS propagate")
         overwrite = c.overwrite
         c.hand_over(plane)
         c.say(f"Propagating from slice {plane.slice_index[-1]}...")
 
         def work() -> Any:
             labels = np.asarray(target.data)
-            args = (labels, stack, plane.slice_index, overwrite, config, run.on_slice)
+
+            def on_slice(index: int, done: int, total: int) -> bool:
+                return run.report(done, total, f"slice {index}")
+
+            args = (labels, stack, plane.slice_index, overwrite, config, on_slice)
             return self._session.propagate(*args)
 
         @qt_slot
@@ -175,7 +139,7 @@ class Propagator:
             self.run.cancelled.set()
             self.controller.say("Cancelling the propagation after the current slice...")
 
-    def _finish(self, run: PropagationRun) -> None:
+    def _finish(self, run: ProgressRun) -> None:
         run.close()
         if self.run is run:
             self.run = None

@@ -9,52 +9,16 @@ only on unlabelled pixels unless "Over existing labels" is ticked.
 
 from __future__ import annotations
 
-import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 from magicgui.widgets import CheckBox, Container, PushButton, SpinBox
-from napari.utils import progress
-from qtpy.QtCore import QObject, Signal
+from napari.layers import Image, Labels
+
+from napari_fbrs._napari.progress_run import ProgressRun
 
 from . import layers as L
-
-
-class _Bridge(QObject):
-    """Carries ``(done, total)`` from the worker to the Qt thread (queued signal)."""
-
-    progressed = Signal(int, int)
-
-
-class SegmentAllRun:
-    """One run: a progress bar, a cancel flag and the callbacks the core calls."""
-
-    def __init__(self) -> None:
-        self.cancelled = threading.Event()
-        self._bar: progress | None = progress(total=0, desc="f-BRS segment everything")
-        self._bridge = _Bridge()
-        self._bridge.progressed.connect(self._update)
-
-    def on_progress(self, done: int, total: int) -> None:
-        """Called in the worker after every batch of seeds."""
-        try:
-            self._bridge.progressed.emit(done, total)
-        except RuntimeError:  # the widget went away (viewer closed): stop
-            self.cancelled.set()
-
-    def _update(self, done: int, total: int) -> None:
-        bar = self._bar
-        if bar is None:
-            return
-        bar.total = max(total, done, 1)
-        bar.n = done
-        if self._bar is bar:
-            bar.refresh()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
 
 
 def current_slice(viewer: Any, image: Any) -> tuple[int, ...] | None:
@@ -68,13 +32,34 @@ def current_slice(viewer: Any, image: Any) -> tuple[int, ...] | None:
     return tuple(pixel[:-2])
 
 
+class SegmentAllHost(Protocol):
+    """What "Segment everything" needs from the controller, and nothing more."""
+
+    @property
+    def viewer(self) -> Any: ...
+    @property
+    def image(self) -> Image | None: ...
+    @property
+    def plane(self) -> object | None: ...
+    def target_for(self, image: Image) -> Labels | None: ...
+    def painted_into(self, target: Labels) -> None: ...
+    def say(self, message: str) -> None: ...
+    def report_failure(self, exc: Exception) -> None: ...
+    def submit(
+        self,
+        run: Callable[[], Any],
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None: ...
+
+
 class SegmentEverything:
     """Runs :func:`napari_fbrs.segment_all` on the shown plane and paints the result."""
 
-    def __init__(self, controller: Any, session: Any) -> None:
+    def __init__(self, controller: SegmentAllHost, session: Any) -> None:
         self.controller = controller
         self._session = session  # read only from the worker, like the controller does
-        self.run: SegmentAllRun | None = None
+        self.run: ProgressRun | None = None
 
     @property
     def running(self) -> bool:
@@ -101,7 +86,7 @@ class SegmentEverything:
             return
         plane = np.asarray(L.image_plane(image, slice_index))
         limits, rgb = L.model_input_options(image)
-        self.run = run = SegmentAllRun()
+        self.run = run = ProgressRun("f-BRS segment everything")
         where = f" on slice {slice_index[-1]}" if slice_index else ""
         c.say(f"Segmenting everything{where}...")
 
@@ -119,7 +104,7 @@ class SegmentEverything:
                 device=str(device or "cpu"),
                 contrast_limits=limits,
                 rgb=rgb,
-                progress=run.on_progress,
+                progress=run.report,
                 cancelled=run.cancelled.is_set,
             )
             labels = np.asarray(target.data)[slice_index]
@@ -135,7 +120,7 @@ class SegmentEverything:
                 c.say("Segment everything found no new object.")
                 return
             target.data_setitem(indices, values)  # one undo step
-            c.last_painted = target
+            c.painted_into(target)
             c.say(
                 f"Segment everything: {count} objects -> {target.name!r} "
                 f"(Ctrl+Z on that layer takes them all back)."
@@ -157,7 +142,7 @@ class SegmentEverything:
             self.run.cancelled.set()
             self.controller.say("Cancelling segment everything after the current batch...")
 
-    def _finish(self, run: SegmentAllRun) -> None:
+    def _finish(self, run: ProgressRun) -> None:
         run.close()
         if self.run is run:
             self.run = None
