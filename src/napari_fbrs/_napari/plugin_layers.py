@@ -30,6 +30,10 @@ from qtpy.QtCore import QTimer
 from napari_fbrs._napari import layers as L
 from napari_fbrs.inference.session.interactive import ObjectState
 
+#: The second of two layer adds (or removals) waits this long, so that the events queued by the
+#: first (a repaint, a click) run between the two blocks instead of after both.
+LATER_MS = 50
+
 
 class PluginLayers:
     """Creates, re-fits, re-stacks and forgets the plugin's layers in one viewer."""
@@ -58,15 +62,16 @@ class PluginLayers:
         """Make (or re-fit) the clicks and current-object layers for ``image``.
 
         ``preview_later``: make the current-object layer in a later turn of the event loop
-        (napari's cost of adding a layer is paid twice in two short blocks, not once in a
-        long one); it is made at once whenever an object needs it first.
+        (napari's cost of adding a layer is paid in two shorter blocks with the event loop
+        running between them, not in one long one); it is made at once whenever an object needs it
+        first.
         """
         ndim = len(L.spatial_shape(image))
         if self.preview is None or self.preview.ndim != ndim:
             if preview_later:
                 self._remove(self.preview)
                 self.preview = None
-                QTimer.singleShot(0, partial(self._make_preview_if_missing, image))
+                QTimer.singleShot(LATER_MS, partial(self._make_preview_if_missing, image))
             else:
                 self._make_preview(image)
         self._fit_clicks(image, ndim)
@@ -191,13 +196,13 @@ class PluginLayers:
     def remove_transient(self) -> None:
         """Remove the clicks and current-object layers (the labels stay: they are results).
 
-        One layer now, the other in the next turn of the event loop: napari's cost of removing
+        One layer now, the other ``LATER_MS`` later: napari's cost of removing
         a layer is paid in two short blocks, not in one long one.
         """
         clicks, self.clicks, self.preview, preview = self.clicks, None, None, self.preview
         self._remove(clicks)
         if preview is not None:
-            QTimer.singleShot(0, partial(self._remove, preview))
+            QTimer.singleShot(LATER_MS, partial(self._remove, preview))
 
     def _remove(self, layer: Layer | None) -> None:
         if layer is not None and layer in self.viewer.layers:
