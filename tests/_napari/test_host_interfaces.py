@@ -19,7 +19,10 @@ pytestmark = pytest.mark.gui
 
 def _members(protocol: type) -> set[str]:
     own = {"__init__", "__module__", "__doc__", "__dict__", "__weakref__", "__annotations__"}
-    names = set(vars(protocol)) | set(getattr(protocol, "__annotations__", {}))
+    names: set[str] = set()
+    for cls in protocol.__mro__:  # its own members and those of the interfaces it extends
+        if cls.__module__.startswith("napari_fbrs"):
+            names |= set(vars(cls)) | set(getattr(cls, "__annotations__", {}))
     return {n for n in names if not n.startswith("_") and n not in own}
 
 

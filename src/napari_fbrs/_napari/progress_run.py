@@ -8,7 +8,10 @@ signal) where the bar moves, and hands the core a flag that Cancel sets.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any, Protocol
 
+from napari.layers import Image, Labels
 from napari.utils import progress
 from qtpy.QtCore import QObject, Signal
 
@@ -52,3 +55,20 @@ class ProgressRun:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class WorkerHost(Protocol):
+    """What a long worker call needs from the controller: queue work, paint, say, fail."""
+
+    @property
+    def viewer(self) -> Any: ...
+    def target_for(self, image: Image) -> Labels | None: ...
+    def painted_into(self, target: Labels) -> None: ...
+    def say(self, message: str) -> None: ...
+    def report_failure(self, exc: Exception) -> None: ...
+    def submit(
+        self,
+        run: Callable[[], Any],
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None: ...

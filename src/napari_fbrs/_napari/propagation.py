@@ -7,14 +7,13 @@ bar on the Qt thread and honours Cancel, and describes the result for the status
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
-from napari.layers import Image, Labels
+from napari.layers import Image
 
-from napari_fbrs._napari.progress_run import ProgressRun
+from napari_fbrs._napari.progress_run import ProgressRun, WorkerHost
 
 
 class PlaneLike(Protocol):
@@ -24,7 +23,7 @@ class PlaneLike(Protocol):
     slice_index: tuple[int, ...]
 
 
-class PropagationHost(Protocol):
+class PropagationHost(WorkerHost, Protocol):
     """What "Propagate" needs from the controller, and nothing more.
 
     The controller keeps its own state: the propagator asks it for the object to propagate,
@@ -33,23 +32,11 @@ class PropagationHost(Protocol):
     """
 
     @property
-    def viewer(self) -> Any: ...
-    @property
     def overwrite(self) -> bool: ...
     def object_to_propagate(self) -> PlaneLike | None: ...
     def hand_over(self, plane: PlaneLike) -> None: ...
-    def painted_into(self, target: Labels) -> None: ...
-    def target_for(self, image: Image) -> Labels | None: ...
     def show_state(self, state: Any) -> None: ...
-    def say(self, message: str) -> None: ...
     def refuse(self, message: str) -> bool: ...
-    def report_failure(self, exc: Exception) -> None: ...
-    def submit(
-        self,
-        run: Callable[[], Any],
-        on_done: Callable[[Any], None] | None = None,
-        on_error: Callable[[Exception], None] | None = None,
-    ) -> None: ...
 
 
 def describe(done: Any, target: str) -> str:

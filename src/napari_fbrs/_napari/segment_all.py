@@ -9,14 +9,13 @@ only on unlabelled pixels unless "Over existing labels" is ticked.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 from magicgui.widgets import CheckBox, Container, PushButton, SpinBox
-from napari.layers import Image, Labels
+from napari.layers import Image
 
-from napari_fbrs._napari.progress_run import ProgressRun
+from napari_fbrs._napari.progress_run import ProgressRun, WorkerHost
 
 from . import layers as L
 
@@ -32,25 +31,13 @@ def current_slice(viewer: Any, image: Any) -> tuple[int, ...] | None:
     return tuple(pixel[:-2])
 
 
-class SegmentAllHost(Protocol):
+class SegmentAllHost(WorkerHost, Protocol):
     """What "Segment everything" needs from the controller, and nothing more."""
 
-    @property
-    def viewer(self) -> Any: ...
     @property
     def image(self) -> Image | None: ...
     @property
     def plane(self) -> object | None: ...
-    def target_for(self, image: Image) -> Labels | None: ...
-    def painted_into(self, target: Labels) -> None: ...
-    def say(self, message: str) -> None: ...
-    def report_failure(self, exc: Exception) -> None: ...
-    def submit(
-        self,
-        run: Callable[[], Any],
-        on_done: Callable[[Any], None] | None = None,
-        on_error: Callable[[Exception], None] | None = None,
-    ) -> None: ...
 
 
 class SegmentEverything:
