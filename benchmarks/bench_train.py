@@ -19,6 +19,15 @@ the best one (goal: within 1.05x), e.g.::
 
     python benchmarks/bench_train.py --archs efficientnet_lite0_fpn96 --threads 2 \
         --modes NoBRS --steps 6 --policies train,ACTIVE,PASSIVE,spin-3e6
+
+The whole loop (issue 20): ``--recipes`` runs the ``train`` command itself on the built-in
+model's recipes and ``../shared``'s data (loading, augmentation, corrective-click rounds,
+forward, backward, optimiser; validation off) for ``--steps`` steps from the shipped weights,
+and reports crops/s over the steps after the first 10, for release 2's recipe
+(``default_model.toml``), release 3's in float32 and release 3's with bfloat16 autocast
+(``train.cpu_bf16``)::
+
+    python benchmarks/bench_train.py --recipes --steps 60
 """
 
 from __future__ import annotations
@@ -209,9 +218,71 @@ def _table(rows: list[dict[str, object]], modes: list[str]) -> str:
     )
 
 
+#: (name, recipe, overrides) of the whole-loop rows of ``--recipes``.
+RECIPE_ROWS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("release 2 (default_model.toml)", "default_model.toml", ()),
+    ("release 3, float32", "default_model_v3.toml", ()),
+    ("release 3, bfloat16 autocast", "default_model_v3.toml", ("train.cpu_bf16=true",)),
+)
+SKIP_STEPS = 10
+
+
+def whole_loop(recipe: str, overrides: tuple[str, ...], steps: int) -> dict[str, float]:
+    """crops/s of the ``train`` command over steps SKIP_STEPS..``steps`` (its own log)."""
+    import csv
+
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "napari_fbrs.cli", "train"]
+        command += [str(REPO / "training" / recipe), "--out", out, "--device", "cpu", "--quiet"]
+        command += ["--init", "default", "--set", f"train.max_steps={steps}"]
+        command += ["--set", "validation.every_epochs=0", "--set", "logging.every_steps=1"]
+        for item in overrides:
+            command += ["--set", item]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError((done.stderr.strip().splitlines() or ["?"])[-1])
+        with open(Path(out) / "train_log.csv", newline="") as fh:
+            rows = {int(r["step"]): r for r in csv.DictReader(fh)}
+    first, last = rows[SKIP_STEPS], rows[steps]
+    seconds = float(last["elapsed_s"]) - float(first["elapsed_s"])
+    batch = _recipe_batch(recipe)
+    return {
+        "crops_per_s": (steps - SKIP_STEPS) * batch / seconds,
+        "s_per_step": seconds / (steps - SKIP_STEPS),
+    }
+
+
+def _recipe_batch(recipe: str) -> int:
+    from napari_fbrs.training.config import load_recipe
+
+    return load_recipe(REPO / "training" / recipe).train.batch_size
+
+
+def recipes_table(steps: int) -> None:
+    """The whole-loop table of ``--recipes``, with each row's speed-up over the first."""
+    from _busy import describe_load, idle_load
+
+    print(f"before starting: {describe_load(idle_load())}")
+    print("| recipe | s/step (batch 8) | crops/s | vs release 2 |")
+    print("|---|---:|---:|---:|")
+    base = None
+    for name, recipe, overrides in RECIPE_ROWS:
+        result = whole_loop(recipe, overrides, steps)
+        base = base or result["crops_per_s"]
+        print(
+            f"| {name} | {result['s_per_step']:.2f} | {result['crops_per_s']:.2f} | "
+            f"{result['crops_per_s'] / base:.2f}x |",
+            flush=True,
+        )
+    print(f"after the run: {describe_load(idle_load())}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (CPU only)")
+    parser.add_argument(
+        "--recipes", action="store_true", help="the train command's whole loop, per recipe"
+    )
     parser.add_argument(
         "--archs", default="efficientnet_lite0_fpn96,hrnet18s_ocr64,resnet34_dh128"
     )
@@ -228,6 +299,9 @@ def main() -> None:
     parser.add_argument("--policy", default="train", help=argparse.SUPPRESS)
     parser.add_argument("--worker", nargs=2, metavar=("ARCH", "DEVICE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.recipes:
+        recipes_table(max(args.steps or 60, SKIP_STEPS + 5))
+        return
     args.batch = args.batch or (2 if args.quick else 8)
     args.steps = args.steps or (2 if args.quick else 5)
     args.warmup = 1 if args.quick else 2

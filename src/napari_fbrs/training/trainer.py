@@ -51,6 +51,7 @@ from .model_init import (
     keep_frozen_norms_in_eval,
     parameter_groups,
 )
+from .precision import autocast_dtype
 from .records import RunLog, window_row
 from .run_folder import RunFolder
 from .run_state import BEST, LAST, restore_state, save_state
@@ -97,6 +98,7 @@ class Trainer:
             freeze_backbone(self.model)
 
         self.use_amp = tp.amp and self.device.type == "cuda"
+        self.autocast_dtype = autocast_dtype(self.device, tp.amp, tp.cpu_bf16)
         with_aux = config.loss.aux_weight > 0 and isinstance(self.model, HRNetModel)
         self.net = wrap_model(TrainForward(self.model, with_aux), self.ctx, self.device)
         self.optimizer = self._make_optimizer()
@@ -156,8 +158,9 @@ class Trainer:
         points = batch["points"].to(self.device, non_blocking=True)
         target = batch["mask"].to(self.device, non_blocking=True)
         points, prev = self.simulate_clicks(image, points, target)
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
+        with self._autocast():
             outputs = self.net(image, points, prev)
+        outputs = {name: value.float() for name, value in outputs.items()}
         loss, parts = instance_losses(
             outputs,
             target,
@@ -176,6 +179,10 @@ class Trainer:
         self.step += 1
         return {"loss": value, **parts}
 
+    def _autocast(self) -> torch.autocast:
+        dtype = self.autocast_dtype
+        return torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=bool(dtype))
+
     def simulate_clicks(
         self, image: torch.Tensor, points: torch.Tensor, target: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -184,7 +191,7 @@ class Trainer:
         rng = np.random.default_rng((self.config.train.seed, self.step, self.ctx.rank))
         self.net.eval()
         try:
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
+            with self._autocast():
                 return simulate_clicks(
                     self.net,
                     image,
