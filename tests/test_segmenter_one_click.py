@@ -108,3 +108,21 @@ def test_the_readme_one_click_example_runs_as_written(nuclei):
     namespace: dict = {"np": np, "napari_fbrs": napari_fbrs, "image": nuclei[0]}
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
     assert sorted(np.unique(namespace["labels"])) == [0, 1, 2, 3]
+
+
+def test_a_same_object_click_outside_the_mask_corrects_instead_of_finishing(segmenter, nuclei):
+    """same_object=True (the widget's Shift+click): a positive click outside the current mask
+    adds to the current object; the same click without it would finish the object."""
+    image, _ = nuclei
+    segmenter.set_image(image)
+    labels = np.zeros(image.shape, np.int32)
+    segmenter.set_labels(labels)
+    first = segmenter.click(202, 45)
+    assert not first[152, 191]  # the second nucleus lies outside the first mask
+    mask = segmenter.click(152, 191, same_object=True)
+    assert not labels.any()  # nothing finished
+    assert len(segmenter.clicks) == 2 and [c.positive for c in segmenter.clicks] == [True, True]
+    assert mask[152, 191]  # the click was honoured as part of this object
+    segmenter.click(43, 159)  # a plain positive click outside: finishes as before
+    assert labels.max() == 1 and len(segmenter.clicks) == 1
+    assert (labels == 1)[152, 191] and (labels == 1)[202, 45]

@@ -106,12 +106,15 @@ class Segmenter:
         return self._shape
 
     # -- the object ----------------------------------------------------------------------------
-    def click(self, row: float, col: float, positive: bool = True) -> np.ndarray:
+    def click(
+        self, row: float, col: float, positive: bool = True, same_object: bool = False
+    ) -> np.ndarray:
         """Add one click (row 0 at the top) and return the object's mask after it.
 
         With :attr:`one_click_per_object`, a positive click outside the current object first
         finishes it into the labels of :meth:`set_labels` (as :meth:`finish`); the mask
-        returned is then the new object's."""
+        returned is then the new object's. ``same_object=True`` makes such a click correct
+        the current object instead (a part its mask missed; the widget's Shift+click)."""
         from .inference.engine.clicks import Click
 
         self.image_shape  # noqa: B018 - raises without an image
@@ -120,7 +123,7 @@ class Segmenter:
             self._session.add_click(click)
             return self._mask()
         labels = self._checked_labels(None)
-        done = self._session.click_one_per_object(click, labels)
+        done = self._session.click_one_per_object(click, labels, same_object=same_object)
         plan = done.finished.plan if done.finished is not None else None
         if plan is not None:
             self._undo_paint.append((plan.label_id, plan.all_indices, labels[plan.all_indices]))

@@ -9,7 +9,7 @@ import napari_fbrs
 from napari_fbrs._napari.layers import CLICKS_LAYER
 from napari_fbrs.io.samples import synthetic_nuclei_with_labels
 
-from .helpers import click, own_labels, wait_idle
+from .helpers import click, fake_mouse_click, own_labels, wait_idle
 
 pytestmark = pytest.mark.gui
 
@@ -85,3 +85,31 @@ def test_one_click_on_each_of_three_nuclei_gives_three_labels(make_napari_viewer
         seg.click(row, col)
     seg.finish()
     assert np.array_equal(data, expected)
+
+
+@pytest.mark.slow
+def test_shift_click_outside_the_object_corrects_it_instead_of_finishing(
+    make_napari_viewer, qtbot
+) -> None:
+    image, _ = synthetic_nuclei_with_labels((256, 256), count=18, seed=1)
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="nuclei")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    qtbot.waitUntil(lambda: widget.model_label is not None, timeout=240_000)
+    widget.one_click_box.value = True
+    layer = viewer.layers[CLICKS_LAYER]
+    (first, _), (second, _) = list(CENTRES.items())[:2]
+    fake_mouse_click(layer, first)
+    wait_idle(qtbot, widget, timeout=240_000)
+    assert not widget.controller.current_mask[second]
+    fake_mouse_click(layer, second, modifiers=("Shift",))
+    wait_idle(qtbot, widget, timeout=240_000)
+    assert widget.controller.clicks == 2 and len(layer.data) == 2
+    assert "finished" not in widget.controller.message
+    assert widget.controller.current_mask[second]
+    labels = [x for x in viewer.layers if x.name.startswith("f-BRS labels")]
+    assert all(not np.asarray(x.data).any() for x in labels)
+    fake_mouse_click(layer, list(CENTRES)[2])  # without Shift: the next object
+    wait_idle(qtbot, widget, timeout=240_000)
+    assert widget.controller.message == "Object 1 finished; new object."
+    assert widget.controller.clicks == 1

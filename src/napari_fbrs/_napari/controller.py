@@ -303,11 +303,13 @@ class Controller:
         self.input.attach(layer)
         bind_shortcuts(layer, self)
         layer.mouse_drag_callbacks.insert(0, self.editor.alt_press)
+        layer.mouse_drag_callbacks.insert(0, self.one_click.note_press)
 
     def _disconnect_clicks(self, layer: Points) -> None:
         unbind_shortcuts(layer)
-        if self.editor.alt_press in layer.mouse_drag_callbacks:
-            layer.mouse_drag_callbacks.remove(self.editor.alt_press)
+        for callback in (self.editor.alt_press, self.one_click.note_press):
+            if callback in layer.mouse_drag_callbacks:
+                layer.mouse_drag_callbacks.remove(callback)
         self.input.detach()
 
     def _restart(self) -> None:

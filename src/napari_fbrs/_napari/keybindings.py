@@ -37,7 +37,9 @@ def shortcut_help() -> str:
     keys = ", ".join(f"{s.key.replace('-', '+')} {s.label}" for s in SHORTCUTS)
     return (
         f"Keys (with the clicks layer selected): {keys}.\n"
-        "Mouse: left click = object, right click or Ctrl+left click = background."
+        "Mouse: left click = object, right click or Ctrl+left click = background; with one "
+        "click per object, Shift+left click adds to the current object instead of starting "
+        "the next."
     )
 
 

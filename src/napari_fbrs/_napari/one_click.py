@@ -69,6 +69,8 @@ class OneClickMode:
         self.enabled = False
         # auto-finished objects, for undo; newest last
         self._painted: list[Painted] = []
+        # Shift was held when the mouse button went down for the next point (see note_press)
+        self._same_object_next = False
 
     @qt_slot
     def set_enabled(self, on: bool) -> None:
@@ -84,6 +86,13 @@ class OneClickMode:
 
     def toggle(self) -> None:
         self.set_enabled(not self.enabled)
+
+    def note_press(self, layer, event) -> None:  # noqa: ANN001 - napari mouse callback
+        """On the clicks layer's mouse press: Shift+click means "this part belongs to the
+        current object" (a positive correction outside its mask, which the mode would
+        otherwise take as the next object). napari places the point on release."""
+        modifiers = getattr(event, "modifiers", None) or ()
+        self._same_object_next = any(m == "Shift" for m in modifiers)
 
     def forget(self) -> None:
         """The chain of auto-finished objects ended (Finish, Reset): undo no longer reaches
@@ -102,7 +111,8 @@ class OneClickMode:
         if target is None:
             return False
         grey = L.GreyPlane(image, slice_index)
-        options = (host.overwrite, host.replace_ratio, host.checks)
+        same_object, self._same_object_next = self._same_object_next, False
+        options = (host.overwrite, host.replace_ratio, host.checks, same_object)
         run = _worker_call(self._session, click, target, grey, slice_index, options)
         host.submit(run, partial(self._clicked, target, on_state))
         return True
@@ -157,15 +167,17 @@ def _worker_call(
     target: Labels,
     grey: L.GreyPlane,
     slice_index: tuple[int, ...],
-    options: tuple[bool, float, ObjectChecks],
+    options: tuple[bool, float, ObjectChecks, bool],
 ) -> Callable[[], Result]:
     """In the worker: the click, which may finish the object first (checked as at Finish)."""
-    overwrite, ratio, checks = options
+    overwrite, ratio, checks, same_object = options
 
     def run() -> Result:
         state = session.state
         labels = np.asarray(target.data)
-        done = session.click_one_per_object(click, labels, slice_index, overwrite, ratio)
+        done = session.click_one_per_object(
+            click, labels, slice_index, overwrite, ratio, same_object
+        )
         problems: list[str] = []
         mask = state.mask()
         finished = done.finished

@@ -85,8 +85,9 @@ class FBRSWidget(ClosesWithDock):
         self.reset_button = PushButton(text="Reset (X)")
         self.one_click_box = CheckBox(text="One click per object (O)", value=False)
         self.one_click_box.tooltip = (
-            "A click outside the current object finishes it and starts the next; clicks on it "
-            "and right clicks correct it. Shift+Z on such a click brings the object back."
+            "A click outside the current object finishes it and starts the next; clicks on it, "
+            "right clicks and Shift+clicks (a part its mask missed) correct it. Shift+Z on "
+            "such a click brings the object back."
         )
         self.edit_button = PushButton(text="Edit label (Alt+click)")  # issue 24
         self.box_button = PushButton(text="Box")  # issue 24: draw a rectangle

@@ -6,8 +6,8 @@ User actions to bring every object to IoU >= ``target`` with three ways of worki
 * (b) **one click per object**: the same clicks without Finish (a positive click on the next
   object finishes the current one; the image's last object still needs one Finish). The
   corrective positive clicks that fall outside the current mask are counted apart
-  (``outside_clicks``): one-click mode as agreed for issue 24 would take such a click as the
-  start of a new object, so they are where (b) can cost more than simulated;
+  (``outside_clicks``): in one-click mode each is a Shift+click (``same_object``), still one
+  action, which a plain click would take as the start of a new object;
 * (c) **segment everything, then correct**: objects found at IoU >= ``target`` cost nothing;
   a found object below it (IoU >= 0.5 with its object) is edited: 1 action to pick it, then
   corrective clicks from its mask (the previous-mask input of the model); a missed object is

@@ -442,11 +442,14 @@ class InteractiveSession:
         slice_index: tuple[int, ...] = (),
         overwrite: bool = False,
         replace_ratio: float | None = REPLACE_RATIO,
+        same_object: bool = False,
     ) -> OneClick:
         """Add ``click``; a positive click outside the current object's mask first finishes
         that object into ``labels`` (as :meth:`finish`: same id rule, the caller applies the
-        plan) and the click starts the next object. A failing click changes nothing."""
-        if not starts_new_object(self._map, self._threshold, click):
+        plan) and the click starts the next object. ``same_object``: the click corrects the
+        current object wherever it is (the widget's Shift+click: a part the mask missed). A
+        failing click changes nothing."""
+        if same_object or not starts_new_object(self._map, self._threshold, click):
             return OneClick(self.add_click(click))
         predictor = self._predictor()
         check_inside((click,), *predictor.image_shape)
