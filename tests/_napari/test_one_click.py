@@ -38,15 +38,21 @@ def test_the_checkbox_and_the_key_switch_the_mode(open_widget, qtbot) -> None:
     assert mode.enabled and widget.one_click_box.value
 
 
-@pytest.mark.slow
-def test_one_click_on_each_of_three_nuclei_gives_three_labels(make_napari_viewer, qtbot) -> None:
+def _nuclei_in_one_click_mode(make_napari_viewer, qtbot):  # noqa: ANN001, ANN202
+    """The sample nuclei, their truth, the viewer, the widget (model ready, one click per
+    object on) and the clicks layer."""
     image, truth = synthetic_nuclei_with_labels((256, 256), count=18, seed=1)
     viewer = make_napari_viewer()
     viewer.add_image(image, name="nuclei")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
     qtbot.waitUntil(lambda: widget.model_label is not None, timeout=240_000)
     widget.one_click_box.value = True
-    layer = viewer.layers[CLICKS_LAYER]
+    return image, truth, viewer, widget, viewer.layers[CLICKS_LAYER]
+
+
+@pytest.mark.slow
+def test_one_click_on_each_of_three_nuclei_gives_three_labels(make_napari_viewer, qtbot) -> None:
+    image, truth, viewer, widget, layer = _nuclei_in_one_click_mode(make_napari_viewer, qtbot)
     for row, col in CENTRES:
         click(layer, (row, col), True)
         wait_idle(qtbot, widget, timeout=240_000)
@@ -91,13 +97,7 @@ def test_one_click_on_each_of_three_nuclei_gives_three_labels(make_napari_viewer
 def test_shift_click_outside_the_object_corrects_it_instead_of_finishing(
     make_napari_viewer, qtbot
 ) -> None:
-    image, _ = synthetic_nuclei_with_labels((256, 256), count=18, seed=1)
-    viewer = make_napari_viewer()
-    viewer.add_image(image, name="nuclei")
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
-    qtbot.waitUntil(lambda: widget.model_label is not None, timeout=240_000)
-    widget.one_click_box.value = True
-    layer = viewer.layers[CLICKS_LAYER]
+    _, _, viewer, widget, layer = _nuclei_in_one_click_mode(make_napari_viewer, qtbot)
     (first, _), (second, _) = list(CENTRES.items())[:2]
     fake_mouse_click(layer, first)
     wait_idle(qtbot, widget, timeout=240_000)

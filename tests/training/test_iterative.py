@@ -156,7 +156,7 @@ def test_cpu_bf16_steps_keep_float32_weights_and_say_when_they_cannot(
     assert dtypes and set(dtypes) == {torch.bfloat16}  # every forward, corrective ones too
     params = list(trainer.model.parameters())
     assert all(p.dtype == torch.float32 for p in params)
-    assert any(not torch.equal(a, b) for a, b in zip(before, params))  # it did learn
+    assert any(not torch.equal(a, b) for a, b in zip(before, params, strict=True))  # learnt
 
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
     capsys.readouterr()
