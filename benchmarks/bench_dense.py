@@ -70,8 +70,9 @@ class SegmenterTool:
         self.seg.reset()
 
     def start_from(self, mask: np.ndarray) -> None:
-        # the previous-mask input of the model; Segmenter.set_mask (issue 24, item 1) once merged
-        self.seg._session.set_previous_mask(mask.astype(np.float32))
+        # what the widget's Edit label (Alt+click) does: the label is the object, clicks
+        # correct it (Segmenter.set_mask; napari_fbrs.inference.session.init_mask)
+        self.seg.set_mask(mask)
 
     def click(self, row: int, col: int, positive: bool) -> np.ndarray:
         return self.seg.click(row, col, positive)
