@@ -74,3 +74,24 @@ def test_the_click_curves_in_the_card_are_the_ones_their_jsons_give() -> None:
     card = _normalised(CARD.read_text(encoding="utf-8"))
     for line in _training_script("click_curves").curves_table(files).splitlines()[2:]:
         assert _row(line) in card, line
+
+
+def test_the_learning_curve_adds_up_resumed_stretches_and_places_validations(
+    tmp_path: Path,
+) -> None:
+    """training/learning_curve.py: one row per stretch of steps, hours summed over resumes
+    (elapsed_s restarts at 0), the validation that fell in the stretch beside it."""
+    (tmp_path / "train_log.csv").write_text(
+        "step,epoch,lr,loss,instance,images_per_s,elapsed_s\n"
+        "10,1,1e-4,0.5,0.5,4.0,1800\n"
+        "20,1,1e-4,0.3,0.3,2.0,3600\n"  # resumed after this row
+        "30,1,1e-4,0.2,0.2,6.0,1800\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "val_log.csv").write_text(
+        "step,epoch,noc@90,miou@5\n20,1,7.5,0.81\n", encoding="utf-8"
+    )
+    table = _training_script("learning_curve").curve_table(tmp_path, every=20).splitlines()
+    assert table[0] == "| steps | crops | mean loss | crops/s | hours | noc@90 | miou@5 |"
+    assert table[2] == "| 20 | 160 | 0.4000 | 3.00 | 1.00 | 7.500 | 0.810 |"
+    assert table[3] == "| 30 | 240 | 0.2000 | 6.00 | 1.50 | - | - |"
