@@ -95,3 +95,31 @@ def test_the_learning_curve_adds_up_resumed_stretches_and_places_validations(
     assert table[0] == "| steps | crops | mean loss | crops/s | hours | noc@90 | miou@5 |"
     assert table[2] == "| 20 | 160 | 0.4000 | 3.00 | 1.00 | 7.500 | 0.810 |"
     assert table[3] == "| 30 | 240 | 0.2000 | 6.00 | 1.50 | - | - |"
+
+
+def test_the_card_shows_the_learning_curve_of_its_committed_logs() -> None:
+    logs = RESULTS / "release3_logs"
+    lines = _training_script("learning_curve").curve_table(logs, every=500).splitlines()
+    card = _normalised(CARD.read_text(encoding="utf-8"))
+    for line in lines[2:]:
+        assert _row(line) in card, line
+
+
+def test_the_release3_candidate_rows_are_its_results_and_its_weights_are_kept() -> None:
+    """The candidate that failed the shipping rule: its rows are its JSONs' rows, made with
+    the weights kept in training/candidates (the card gives their sha256)."""
+    from napari_fbrs.model.checkpoint import sha256_of
+
+    kept = REPO / "training" / "candidates" / "release3_candidate_step3000.pth"
+    digest = sha256_of(kept)
+    card = CARD.read_text(encoding="utf-8")
+    assert digest in card
+    files = sorted((RESULTS / "release3_candidate").glob("*.json"))
+    assert len(files) == 5
+    for path in files:
+        row = format_table(read_json(path)).splitlines()[2]
+        cells = [f"`release3_candidate/{path.name}`"]
+        cells += [c.strip() for c in row.strip("|").split("|")]
+        assert " | ".join(cells) in _normalised(card), path.name
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert data["provenance"]["sha256"] == digest, path.name
