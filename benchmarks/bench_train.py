@@ -263,7 +263,7 @@ def recipes_table(steps: int) -> None:
     from _busy import describe_load, idle_load
 
     print(f"before starting: {describe_load(idle_load())}")
-    print("| recipe | s/step (batch 8) | crops/s | vs release 2 |")
+    print("| recipe | s/step | crops/s | vs release 2 |")
     print("|---|---:|---:|---:|")
     base = None
     for name, recipe, overrides in RECIPE_ROWS:

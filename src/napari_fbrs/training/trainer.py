@@ -97,8 +97,8 @@ class Trainer:
         if config.model.freeze_backbone:
             freeze_backbone(self.model)
 
-        self.use_amp = tp.amp and self.device.type == "cuda"
         self.autocast_dtype = autocast_dtype(self.device, tp.amp, tp.cpu_bf16)
+        self.use_amp = self.autocast_dtype is torch.float16  # CUDA's float16: loss scaling
         with_aux = config.loss.aux_weight > 0 and isinstance(self.model, HRNetModel)
         self.net = wrap_model(TrainForward(self.model, with_aux), self.ctx, self.device)
         self.optimizer = self._make_optimizer()
