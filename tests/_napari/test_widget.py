@@ -285,3 +285,40 @@ def test_a_new_image_is_used_from_the_next_object_on(open_widget, qtbot, tiny_mo
     wait_idle(qtbot, widget)
     reference = core_probs(tiny_model, flipped, config, [Click(20, 20, True)])
     np.testing.assert_allclose(widget.controller.probs, reference, rtol=0, atol=1e-6)
+
+
+def test_folded_sections_make_their_widgets_when_unfolded(
+    make_napari_viewer, tiny_model, qtbot
+) -> None:
+    """Issue 22, defect 13: the dock opens with only what it shows; a folded section's panel
+    is made when the user unfolds it (or code uses it), with the settings it would have had."""
+    from napari_fbrs._napari.model_choice import Engine
+    from napari_fbrs._napari.settings import ComputeSettings
+    from napari_fbrs.inference.engine.config import DEFAULT_LOCAL_WINDOW
+
+    viewer = make_napari_viewer(show=False)
+    viewer.add_image(RGB, rgb=True)
+    _, widget = viewer.window.add_plugin_dock_widget(
+        "napari-fbrs", "f-BRS interactive segmentation"
+    )
+    widget.set_model(tiny_model, "tiny")
+    sections = (widget.advanced, widget.stacks, widget.series_box, widget.segment_all_box)
+    assert [section.built for section in sections] == [False] * 4
+    assert widget._compute is None and widget._series is None
+    # the unmade computation panel's defaults are what the panel shows when made
+    assert widget.controller.engine == Engine(ComputeSettings().to_config(), DEFAULT_LOCAL_WINDOW)
+    assert widget.controller.device_choice == "auto"
+    before = len(widget.findChildren(object))
+    widget.advanced.toggleButton().click()  # the user unfolds "Computation"
+    assert widget.advanced.built and widget.advanced.isExpanded()
+    assert widget._compute is not None
+    assert widget._compute.native in widget.advanced.findChildren(type(widget._compute.native))
+    assert len(widget.findChildren(object)) > before
+    # a changed setting reaches the controller as before
+    widget.compute.local_window.value = 256
+    assert widget.controller.engine.local_window == 256
+    # code that uses a folded panel makes it; the others stay unmade
+    assert widget.segment_all.start_button.text == "Segment everything"
+    assert widget.segment_all_box.built
+    assert not widget.series_box.built and not widget.stacks.built
+    wait_idle(qtbot, widget)

@@ -2,9 +2,11 @@
 
 The panel shows first what a biologist needs (one line on how to click, the image and labels
 choosers, Finish / Undo / Redo / Reset, the threshold and the status); the model choice follows,
-and the computation settings an expert may change are folded away. The widget only builds the
-panel, forwards what the user does to the :class:`~napari_fbrs._napari.controller.Controller`
-and observes the controller's signals; it never writes the controller's fields. It is the
+and the computation settings an expert may change are folded away (folded sections make their
+widgets when first unfolded, so the dock opens quickly: ``lazy_section.py``). The widget
+only builds the panel, forwards what the user does to the
+:class:`~napari_fbrs._napari.controller.Controller` and observes the controller's signals; it
+never writes the controller's fields. It is the
 ``python_name`` of the manifest's widget, so napari imports it only when the user opens it.
 """
 
@@ -34,12 +36,14 @@ from qtpy.QtWidgets import (
 )
 from superqt import QCollapsible
 
+from napari_fbrs.inference.engine.config import DEFAULT_LOCAL_WINDOW, demo_preset
 from napari_fbrs.threads import configure_threads
 
 from .controller import Controller
 from .docking import ClosesWithDock
 from .keybindings import shortcut_help
 from .layers import CONTRAST_RULE, OWN_LABELS_CHOICE, PREVIEW_LAYER
+from .lazy_section import LazySection
 from .model_choice import (
     ModelSource,
     add_choices_listener,
@@ -95,10 +99,11 @@ class FBRSWidget(ClosesWithDock):
         self.model_choice = ComboBox(label="Weights", choices=lambda _widget: model_choices())
         self.load_button = PushButton(text="Load")
         self.open_button = PushButton(text="Open file...")
-        self.compute = ComputeSettings()
-        self.propagation = PropagationSettings()
-        self.series = SeriesPanel(self.controller)
-        self.segment_all = SegmentAllPanel(self.controller.segment_everything)
+        # the folded sections' panels are made when first unfolded or used (lazy_section.py)
+        self._compute: ComputeSettings | None = None
+        self._propagation: PropagationSettings | None = None
+        self._series: SeriesPanel | None = None
+        self._segment_all: SegmentAllPanel | None = None
         self.propagate_button = PushButton(text="Propagate through the stack")
         self.cancel_propagate_button = PushButton(text="Cancel")
         self.how_to = QLabel(HOW_TO)
@@ -136,18 +141,24 @@ class FBRSWidget(ClosesWithDock):
             label.setWordWrap(True)  # and let the dock, not the text, decide the width
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.how_to.setStyleSheet("font-weight: bold")
-        self.stacks = QCollapsible("Stacks: propagate the object through Z/T")
         stacks_actions = Container(
             widgets=[self.propagate_button, self.cancel_propagate_button], **row
         )
-        self.stacks.addWidget(stacks_actions.native)
-        self.stacks.addWidget(self.propagation.native)
-        self.segment_all_box = QCollapsible("Segment everything: all objects at once")
-        self.segment_all_box.addWidget(self.segment_all.native)
-        self.series_box = QCollapsible("Image series: annotate a folder, image after image")
-        self.series_box.addWidget(self.series.native)
-        self.advanced = QCollapsible("Computation (expert; applies from the next object)")
-        self.advanced.addWidget(self.compute.native)
+        self.stacks = LazySection(
+            "Stacks: propagate the object through Z/T",
+            lambda: [stacks_actions.native, self._make_propagation().native],
+        )
+        self.segment_all_box = LazySection(
+            "Segment everything: all objects at once", lambda: [self._make_segment_all().native]
+        )
+        self.series_box = LazySection(
+            "Image series: annotate a folder, image after image",
+            lambda: [self._make_series().native],
+        )
+        self.advanced = LazySection(
+            "Computation (expert; applies from the next object)",
+            lambda: [self._make_compute().native],
+        )
         self.more_help = QCollapsible("Keys and rules")
         self.more_help.addWidget(self.help)
         inner = QWidget()
@@ -179,6 +190,51 @@ class FBRSWidget(ClosesWithDock):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
 
+    # -- the folded sections' panels, made on first use ---------------------------------------
+    @property
+    def compute(self) -> ComputeSettings:
+        self.advanced.ensure_built()
+        assert self._compute is not None
+        return self._compute
+
+    @property
+    def propagation(self) -> PropagationSettings:
+        self.stacks.ensure_built()
+        assert self._propagation is not None
+        return self._propagation
+
+    @property
+    def series(self) -> SeriesPanel:
+        self.series_box.ensure_built()
+        assert self._series is not None
+        return self._series
+
+    @property
+    def segment_all(self) -> SegmentAllPanel:
+        self.segment_all_box.ensure_built()
+        assert self._segment_all is not None
+        return self._segment_all
+
+    def _make_compute(self) -> ComputeSettings:
+        self._compute = compute = ComputeSettings()
+        if self.controller.model_label is not None:  # torch is imported: list the devices
+            compute.offer_devices()
+        compute.changed.connect(self._apply_compute)
+        return compute
+
+    def _make_propagation(self) -> PropagationSettings:
+        self._propagation = PropagationSettings()
+        return self._propagation
+
+    def _make_series(self) -> SeriesPanel:
+        self._series = SeriesPanel(self.controller)
+        return self._series
+
+    def _make_segment_all(self) -> SegmentAllPanel:
+        self._segment_all = SegmentAllPanel(self.controller.segment_everything)
+        self._refresh()  # its Cancel button follows the action's state
+        return self._segment_all
+
     # -- wiring -----------------------------------------------------------------------------
     def _connect(self) -> None:
         c = self.controller
@@ -186,7 +242,6 @@ class FBRSWidget(ClosesWithDock):
         self.labels_choice.changed.connect(self._on_labels_choice)
         self.load_button.changed.connect(self._load_chosen)
         self.open_button.changed.connect(self._open_file)
-        self.compute.changed.connect(self._apply_compute)
         self.display.threshold.changed.connect(c.set_threshold)
         d = self.display
         for widget in (d.opacity, d.click_size, d.overwrite, d.min_pixels, d.replace_ratio):
@@ -287,9 +342,13 @@ class FBRSWidget(ClosesWithDock):
 
     @qt_slot
     def _apply_compute(self, _value: object = None) -> None:
-        window = int(self.compute.local_window.value)
-        device = str(self.compute.device.value)  # checked in the worker, as torch lives there
-        self.controller.set_config(self.compute.to_config(), device, window)
+        compute = self._compute
+        if compute is None:  # the folded panel was never made: its defaults
+            self.controller.set_config(demo_preset(), "auto", DEFAULT_LOCAL_WINDOW)
+            return
+        window = int(compute.local_window.value)
+        device = str(compute.device.value)  # checked in the worker, as torch lives there
+        self.controller.set_config(compute.to_config(), device, window)
 
     @qt_slot
     def _propagate(self, _value: object = None) -> None:
@@ -334,7 +393,8 @@ class FBRSWidget(ClosesWithDock):
     @qt_slot
     def _on_model_changed(self, _label: str) -> None:
         self.model_choice.reset_choices()
-        self.compute.offer_devices()  # torch is imported by now (in the worker)
+        if self._compute is not None:  # else it lists them when it is made
+            self._compute.offer_devices()  # torch is imported by now (in the worker)
 
     def place_clicks(self, clicks: Sequence[tuple[float, float, bool]]) -> None:
         """Put ``(row, col, positive)`` clicks on the clicks layer, as a user would.
@@ -391,7 +451,8 @@ class FBRSWidget(ClosesWithDock):
         self.undo_button.enabled = state.can_undo
         self.redo_button.enabled = state.can_redo
         self.cancel_propagate_button.enabled = c.propagator.running
-        self.segment_all.cancel_button.enabled = c.segment_everything.running
+        if self._segment_all is not None:
+            self._segment_all.cancel_button.enabled = c.segment_everything.running
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         """The napari window is closing (its close button, ``viewer.close()``): save."""
@@ -415,14 +476,16 @@ class FBRSWidget(ClosesWithDock):
         if self.controller.closed:
             return
         self.controller.warn_unfinished(why)
-        self.series.save_on_close()
+        if self._series is not None:  # a series is open only if its panel was made
+            self._series.save_on_close()
 
     def close_plugin(self) -> None:
         """Release shortcuts, events, the worker and the transient layers (idempotent)."""
         if self.controller.closed:
             return
         self.controller.warn_unfinished("the f-BRS dock was closed")
-        self.series.release()
+        if self._series is not None:
+            self._series.release()
         self._disconnect()
         remove_choices_listener(self.model_choice.reset_choices)
         self.controller.close()
