@@ -30,7 +30,9 @@ during it, from ``/proc/stat``), so a figure taken on a busy machine shows it.
 in a fresh process so the first one pays every import: opening the dock the first time,
 adding a 4000 x 4000 image with the dock open (and, for comparison, before the dock is open:
 napari's own cost), and closing the dock (each action runs inside the event loop, which then
-runs 2 s more, so work it posts to later events counts too), then, for comparison, napari's
+runs 2 s more, so work it posts to later events counts too; two rows give the plugin's own
+parts of opening: importing its widget module and the dock's constructor), then, for
+comparison, napari's
 own cost of adding a points layer and a labels layer (the two layers the dock adds; under
 Xvfb's software OpenGL each costs hundreds of milliseconds by itself)::
 
@@ -43,6 +45,7 @@ random hrnet18s_ocr64: timings only). Prints Markdown tables; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -249,7 +252,7 @@ def bench_worker_only(args: argparse.Namespace) -> list[tuple]:
     return rows
 
 
-def bench_actions() -> list[tuple[str, float, int]]:
+def bench_actions() -> list[tuple[str, float, int | str]]:
     """(action, longest block in ms, blocks over 100 ms) for the dock's heavy moments."""
     import napari
     import numpy as np
@@ -269,15 +272,35 @@ def bench_actions() -> list[tuple[str, float, int]]:
         return name, meter.longest * 1000, meter.over_100ms
 
     def open_dock() -> None:
-        _, state["widget"] = viewer.window.add_plugin_dock_widget(
-            "napari-fbrs", "f-BRS interactive segmentation"
-        )
+        # the same block as napari's own import of the widget module and construction of the
+        # dock, with the plugin's two parts timed on their own
+        started = time.perf_counter()
+        from napari_fbrs._napari import widget as widget_module
+
+        state["import"] = time.perf_counter() - started
+        constructor = widget_module.FBRSWidget.__init__
+
+        @functools.wraps(constructor)  # napari reads its signature to pass the viewer
+        def timed_init(self, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+            begun = time.perf_counter()
+            constructor(self, *args, **kwargs)
+            state["construct"] = time.perf_counter() - begun
+
+        widget_module.FBRSWidget.__init__ = timed_init
+        try:
+            _, state["widget"] = viewer.window.add_plugin_dock_widget(
+                "napari-fbrs", "f-BRS interactive segmentation"
+            )
+        finally:
+            widget_module.FBRSWidget.__init__ = constructor
 
     big = np.random.default_rng(0).integers(0, 256, (4000, 4000), dtype=np.uint8)
     rows = [
         # napari's own cost of the same action, for comparison (no dock yet)
         measure("add a 4000 x 4000 image, no dock (napari alone)", lambda: viewer.add_image(big)),
         measure("open the dock (first time)", open_dock),
+        ("  of it: importing the widget module (plugin)", state["import"] * 1000, "-"),
+        ("  of it: the dock's constructor (plugin)", state["construct"] * 1000, "-"),
         measure("add a 4000 x 4000 image", lambda: viewer.add_image(big, name="big")),
         measure("close the dock", lambda: viewer.window.remove_dock_widget(state["widget"])),
         # napari's own cost of adding the two kinds of layer the dock adds (imports done)

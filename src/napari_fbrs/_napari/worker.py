@@ -20,6 +20,8 @@ from typing import Any
 
 from napari.qt.threading import GeneratorWorker, create_worker
 
+from napari_fbrs.torch_preload import preload_torch_libraries
+
 #: Workers whose thread runs (see ``SessionWorker.submit``).
 _RUNNING: set[GeneratorWorker] = set()
 
@@ -122,6 +124,9 @@ class SessionWorker:
 
     # -- worker side -----------------------------------------------------------------------------
     def _drain(self):  # noqa: ANN202 - a generator run by thread_worker
+        # the calls import torch here, off the Qt thread; its libraries load first without
+        # Python's lock, which torch's own import would hold for ~200 ms (torch_preload.py)
+        preload_torch_libraries()
         while True:
             with self._lock:  # "empty" and "not running" change together: no call is stranded
                 if not self._calls:
