@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from napari_fbrs.evaluation.report import format_table, read_json
 from napari_fbrs.model.default_model import DEFAULT_MODEL
 
@@ -73,6 +75,24 @@ def test_the_click_curves_in_the_card_are_the_ones_their_jsons_give() -> None:
     assert files, "no full-curve results in docs/model_card/responsiveness"
     card = _normalised(CARD.read_text(encoding="utf-8"))
     for line in _training_script("click_curves").curves_table(files).splitlines()[2:]:
+        assert _row(line) in card, line
+
+
+def test_the_f_brs_b_click_curves_of_stopped_runs_are_in_the_card() -> None:
+    """The card compares release 2 and the release 3 candidate click by click on DSB2018/val
+    with f-BRS-B from their ordinary (stopped) runs; a stopped run needs ``--stopped``."""
+    files = [
+        RESULTS / "dsb2018_val300_fbrs_b.json",
+        RESULTS / "release3_candidate" / "dsb2018_val300_fbrs_b.json",
+    ]
+    curves = _training_script("click_curves")
+    with pytest.raises(ValueError, match="not a --full-curve run"):
+        curves.curves_table(files)
+    lines = curves.curves_table(files, stopped=True).splitlines()
+    assert len(lines) == 2 + len(files)
+    card = _normalised(CARD.read_text(encoding="utf-8"))
+    for line in lines[2:]:
+        assert "mIoU after at most k clicks" in line
         assert _row(line) in card, line
 
 

@@ -6,6 +6,13 @@ ended on the side it asked for, right after it). A model that stops listening to
 shows a flat mIoU curve and a falling satisfaction curve::
 
     python training/click_curves.py docs/model_card/responsiveness/*.json
+
+``--stopped`` also takes the card's ordinary runs, whose objects stop at the highest IoU
+threshold: their rows are the mean IoU after *at most* k clicks (a stopped object keeps its
+last IoU), without satisfaction; that is how the card compares f-BRS-B click by click::
+
+    python training/click_curves.py --stopped docs/model_card/dsb2018_val300_fbrs_b.json \
+        docs/model_card/release3_candidate/dsb2018_val300_fbrs_b.json
 """
 
 from __future__ import annotations
@@ -16,17 +23,20 @@ from pathlib import Path
 from napari_fbrs.evaluation.report import read_json
 
 
-def curves_table(paths: list[Path]) -> str:
-    """Markdown: two rows per file (mIoU, satisfaction), one column per click."""
+def curves_table(paths: list[Path], stopped: bool = False) -> str:
+    """Markdown: two rows per file (mIoU, satisfaction), one column per click; with
+    ``stopped``, a run whose objects stopped early gives one row (mIoU after at most k
+    clicks)."""
     if not paths:
         raise ValueError("no result files given")
     lines: list[str] = []
     for path in paths:
         result = read_json(path)
-        if not result.settings.full_curve:
+        early = not result.settings.full_curve
+        if early and not stopped:
             raise ValueError(f"{path}: not a --full-curve run (objects stopped early)")
-        satisfaction = result.satisfaction_curve()
-        if satisfaction is None:
+        satisfaction = None if early else result.satisfaction_curve()
+        if satisfaction is None and not early:
             raise ValueError(f"{path}: written before click satisfaction was recorded")
         clicks = result.settings.max_clicks
         if not lines:
@@ -34,8 +44,12 @@ def curves_table(paths: list[Path]) -> str:
                 "| result file | curve | " + " | ".join(map(str, range(1, clicks + 1))) + " |"
             )
             lines.append("| --- | --- |" + " ---: |" * clicks)
-        name = f"`{path.name}`"
+        name = f"`{path.parent.name}/{path.name}`" if early else f"`{path.name}`"
         miou = " | ".join(f"{v:.3f}" for v in result.miou_curve())
+        if early:
+            lines.append(f"| {name} | mIoU after at most k clicks | {miou} |")
+            continue
+        assert satisfaction is not None
         sat = " | ".join("-" if v is None else f"{v:.2f}" for v in satisfaction)
         lines.append(f"| {name} | mIoU | {miou} |")
         lines.append(f"| {name} | click satisfaction | {sat} |")
@@ -45,7 +59,11 @@ def curves_table(paths: list[Path]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+", type=Path, metavar="RESULT.json")
-    print(curves_table(parser.parse_args().results))
+    parser.add_argument(
+        "--stopped", action="store_true", help="also runs whose objects stopped early (mIoU only)"
+    )
+    args = parser.parse_args()
+    print(curves_table(args.results, stopped=args.stopped))
 
 
 if __name__ == "__main__":
