@@ -32,6 +32,10 @@ SCRIPT = textwrap.dedent(
 
     viewer = napari.Viewer(show=False)
     viewer.add_image(np.zeros((64, 64), np.uint8))
+    torch_at_insert = {}
+    viewer.layers.events.inserted.connect(
+        lambda event: torch_at_insert.setdefault(event.value.name, "torch" in sys.modules)
+    )
     _, widget = viewer.window.add_plugin_dock_widget(
         "napari-fbrs", "f-BRS interactive segmentation"
     )
@@ -55,6 +59,8 @@ SCRIPT = textwrap.dedent(
     print("MODEL", widget.model_label)
     print("TORCH_ON_MAIN_THREAD", seen.get("torch"))
     print("LABELS_MADE", any(n.startswith("f-BRS labels") for n in names))
+    print("TORCH_AT_LAYERS", torch_at_insert.get("f-BRS clicks"),
+          torch_at_insert.get("f-BRS current object"))
     viewer.close()
     """
 )
@@ -77,3 +83,5 @@ def test_torch_the_model_and_napari_layer_imports_load_off_napari_thread() -> No
     assert "CLICKS_AT_OPEN False" in out
     assert "LAYERS_LATER ['f-BRS current object', 'f-BRS clicks']" in out
     assert "ACTIVE f-BRS clicks" in out
+    # the worker (torch's import, the model) waits until napari has added both layers
+    assert "TORCH_AT_LAYERS False False" in out

@@ -322,3 +322,16 @@ def test_folded_sections_make_their_widgets_when_unfolded(
     assert widget.segment_all_box.built
     assert not widget.series_box.built and not widget.stacks.built
     wait_idle(qtbot, widget)
+
+
+def test_a_dock_opened_without_an_image_starts_its_worker(make_napari_viewer, tiny_model, qtbot):
+    """The worker is held until napari has added the dock's layers (issue 22, defect 13);
+    without an image there are no layers, and the model must load all the same."""
+    viewer = make_napari_viewer(show=False)
+    _, widget = viewer.window.add_plugin_dock_widget(
+        "napari-fbrs", "f-BRS interactive segmentation"
+    )
+    widget.set_model(tiny_model, "tiny")
+    qtbot.waitUntil(lambda: widget.model_label == "tiny", timeout=30_000)
+    assert CLICKS_LAYER not in viewer.layers
+    wait_idle(qtbot, widget)

@@ -67,3 +67,33 @@ def test_shutdown_drops_queued_calls_and_their_outcomes(qtbot) -> None:
     assert ran == [0] and done == [] and not worker.busy
     worker.submit(lambda: ran.append(2))  # a closed worker takes nothing more
     assert not worker.busy
+
+
+def test_a_held_worker_queues_calls_and_runs_them_in_order_once_released(qtbot) -> None:
+    """Issue 22, defect 13: the dock holds its worker (torch's import, the model) until napari
+    has added its layers; nothing runs before ``release``, nothing is lost or reordered."""
+    worker = SessionWorker(held=True)
+    ran: list[int] = []
+    done: list[int] = []
+    for i in range(3):
+        worker.submit(lambda i=i: ran.append(i) or i, done.append)
+    qtbot.wait(200)  # the event loop runs: a started worker would have run them by now
+    assert ran == [] and not worker.running and worker.busy and worker.pending == 3
+    worker.release()
+    worker.submit(lambda: ran.append(3) or 3, done.append)
+    qtbot.waitUntil(lambda: not worker.busy, timeout=10_000)
+    assert ran == [0, 1, 2, 3] and done == [0, 1, 2, 3]
+    worker.release()  # idempotent; later calls run at once
+    worker.submit(lambda: ran.append(4) or 4, done.append)
+    qtbot.waitUntil(lambda: not worker.busy, timeout=10_000)
+    assert done == [0, 1, 2, 3, 4]
+
+
+def test_a_held_worker_shut_down_before_release_runs_nothing(qtbot) -> None:
+    worker = SessionWorker(held=True)
+    ran: list[int] = []
+    worker.submit(lambda: ran.append(1))
+    worker.shutdown()
+    worker.release()
+    qtbot.wait(100)
+    assert ran == [] and not worker.running

@@ -71,9 +71,11 @@ class Controller:
     model_changed = Signal(str)  # the label of the model now in use
     target_changed = Signal(object)  # the chosen labels layer, None = one per image
 
-    def __init__(self, viewer) -> None:  # noqa: ANN001
+    def __init__(self, viewer, hold_worker: bool = False) -> None:  # noqa: ANN001
+        """``hold_worker``: queue the worker's calls until :meth:`release_worker` (the dock
+        lets napari add its layers before torch's import competes for Python's lock)."""
         self.viewer = viewer
-        self.worker = SessionWorker()
+        self.worker = SessionWorker(held=hold_worker)
         warmup().start()  # napari's first labels and points layers, prepared in a thread
         self.layers = PluginLayers(viewer)
         self.input = ClickInput(
@@ -145,7 +147,7 @@ class Controller:
         """The clicks and current-object layers for ``image``, if it is still the one chosen
         (the first dock of a session waits for napari's layer imports; see warmup.py)."""
         if not self._closed and self.image is image and image in self.viewer.layers:
-            self.layers.fit(image, preview_later=True)
+            self.layers.fit(image, preview_later=True, then=self.release_worker)
 
     @qt_slot
     def set_target(self, labels: Labels | None) -> None:
@@ -154,6 +156,12 @@ class Controller:
             labels = None  # our own layer is what "one per image" means
         self.target = labels
         self.target_changed.emit(labels)
+
+    @qt_slot
+    def release_worker(self) -> None:
+        """Start the worker held since construction (see ``__init__``; idempotent): once the
+        plugin's layers are there, or by the dock's fallback."""
+        self.worker.release()
 
     @qt_slot
     def load_model(self, source: ModelSource, description: str) -> None:

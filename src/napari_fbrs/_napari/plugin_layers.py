@@ -58,27 +58,39 @@ class PluginLayers:
         """``callback(layer)`` runs whenever a clicks layer is made (to connect its events)."""
         self._on_new_clicks_layer = callback
 
-    def fit(self, image: Image, preview_later: bool = False) -> None:
+    def fit(
+        self, image: Image, preview_later: bool = False, then: Callable[[], None] | None = None
+    ) -> None:
         """Make (or re-fit) the clicks and current-object layers for ``image``.
 
         ``preview_later``: make the current-object layer in a later turn of the event loop
         (napari's cost of adding a layer is paid in two shorter blocks with the event loop
         running between them, not in one long one); it is made at once whenever an object needs it
-        first.
+        first. ``then()`` runs once both layers are there (``LATER_MS`` after the last one was
+        added, so that napari repaints first).
         """
         ndim = len(L.spatial_shape(image))
+        later = False
         if self.preview is None or self.preview.ndim != ndim:
             if preview_later:
                 self._remove(self.preview)
                 self.preview = None
-                QTimer.singleShot(LATER_MS, partial(self._make_preview_if_missing, image))
+                later = True
             else:
                 self._make_preview(image)
         self._fit_clicks(image, ndim)
+        if later:  # counted from the end of the clicks layer's addition: a repaint between
+            QTimer.singleShot(LATER_MS, partial(self._make_preview_if_missing, image, then))
+        elif then is not None:
+            QTimer.singleShot(LATER_MS, then)
 
-    def _make_preview_if_missing(self, image: Image) -> None:
+    def _make_preview_if_missing(
+        self, image: Image, then: Callable[[], None] | None = None
+    ) -> None:
         if self.preview is None and self.clicks is not None and image in self.viewer.layers:
             self._make_preview(image)
+        if then is not None:
+            QTimer.singleShot(LATER_MS, then)
 
     def _make_preview(self, image: Image) -> None:
         selection = self.viewer.layers.selection

@@ -23,7 +23,7 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, PushButton
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QEvent, QObject, Qt
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -58,6 +58,8 @@ from .slots import qt_slot
 from .warmup import warmup
 
 OWN_LABELS = OWN_LABELS_CHOICE
+#: the worker starts at the latest this long after napari's layer imports are done
+RELEASE_FALLBACK_MS = 2000
 HOW_TO = "Click on your object: left = object, right = background. C keeps it."
 SLICE_RULE = (
     "An object lives on the slice shown when its first click is placed; its mask is written "
@@ -77,7 +79,9 @@ class FBRSWidget(ClosesWithDock):
         # real viewer.
         napari_viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.viewer = napari_viewer
-        self.controller = controller = Controller(napari_viewer)
+        # the worker (torch's import, the model) starts once napari has added the dock's
+        # layers: both at once make each layer's addition several times longer
+        self.controller = controller = Controller(napari_viewer, hold_worker=True)
         # the viewer may delete this widget without closing it (viewer closed mid-prediction)
         self.destroyed.connect(lambda *_: controller.close())
 
@@ -119,6 +123,9 @@ class FBRSWidget(ClosesWithDock):
         source = default_source()
         if source is not None:
             self.controller.load_model(source, "Loading the default model")
+        # the controller releases its worker once the layers are added; without an image
+        # there are none, and an image removed meanwhile makes none: then this does
+        warmup().when_ready(self._release_worker_fallback)
         self._refresh()
 
     def _build(self) -> None:
@@ -234,6 +241,11 @@ class FBRSWidget(ClosesWithDock):
         self._segment_all = SegmentAllPanel(self.controller.segment_everything)
         self._refresh()  # its Cancel button follows the action's state
         return self._segment_all
+
+    @qt_slot
+    def _release_worker_fallback(self) -> None:
+        delay = 0 if self.controller.image is None else RELEASE_FALLBACK_MS
+        QTimer.singleShot(delay, self.controller.release_worker)
 
     # -- wiring -----------------------------------------------------------------------------
     def _connect(self) -> None:

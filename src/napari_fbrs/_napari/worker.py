@@ -56,10 +56,13 @@ class _Outcome:
 class SessionWorker:
     """FIFO of calls drained by at most one napari ``thread_worker`` at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, held: bool = False) -> None:
         self._calls: deque[_Call] = deque()
         self._lock = threading.Lock()
         self._running = False
+        # held: calls queue up but no thread runs them until ``release`` (the dock holds its
+        # first calls, torch's import and the model's loading, while napari adds its layers)
+        self._held = held
         self._outstanding = 0  # submitted calls whose outcome the Qt side has not handled yet
         self._worker: GeneratorWorker | None = None
         self._closed = False
@@ -77,9 +80,23 @@ class SessionWorker:
         self._outstanding += 1
         with self._lock:
             self._calls.append(_Call(run, on_done, on_error))
-            if self._running:
+            if self._running or self._held:
                 return
             self._running = True
+        self._start()
+
+    def release(self) -> None:
+        """Run the calls queued while held, and every later one as it comes (idempotent)."""
+        with self._lock:
+            if not self._held:
+                return
+            self._held = False
+            if self._closed or self._running or not self._calls:
+                return
+            self._running = True
+        self._start()
+
+    def _start(self) -> None:
         self._worker = worker = create_worker(self._drain, _start_thread=False)
         worker.yielded.connect(self._deliver)
         # A dock closed mid-call drops this queue; the thread still runs its call and must
