@@ -335,3 +335,30 @@ def test_a_dock_opened_without_an_image_starts_its_worker(make_napari_viewer, ti
     qtbot.waitUntil(lambda: widget.model_label == "tiny", timeout=30_000)
     assert CLICKS_LAYER not in viewer.layers
     wait_idle(qtbot, widget)
+
+
+def test_the_display_panel_comes_one_turn_after_the_dock_with_the_controllers_values(
+    make_napari_viewer, tiny_model, qtbot
+) -> None:
+    """Issue 22, defect 13: the threshold, opacity and painting settings are made in the event
+    loop's next turn (the dock's constructor stays short); they show what the controller
+    uses, and changing them still applies at once."""
+    viewer = make_napari_viewer(show=False)
+    viewer.add_image(RGB, rgb=True)
+    _, widget = viewer.window.add_plugin_dock_widget(
+        "napari-fbrs", "f-BRS interactive segmentation"
+    )
+    assert widget._display is None
+    qtbot.waitUntil(lambda: widget._display is not None, timeout=5_000)
+    d, c = widget.display, widget.controller
+    assert d.native.isVisibleTo(widget)
+    assert d.threshold.value == pytest.approx(c.state.threshold)
+    assert (d.opacity.value, d.click_size.value) == (c.layers.opacity, c.layers.click_size)
+    assert d.overwrite.value is c.overwrite is False
+    assert d.min_pixels.value == c.checks.min_pixels
+    assert d.replace_ratio.value == pytest.approx(c.replace_ratio)
+    d.opacity.value = 0.3
+    d.min_pixels.value = 25
+    assert c.layers.opacity == pytest.approx(0.3) and c.checks.min_pixels == 25
+    widget.set_model(tiny_model, "tiny")
+    wait_idle(qtbot, widget)

@@ -99,7 +99,10 @@ class FBRSWidget(ClosesWithDock):
         )
         self.edit_button = PushButton(text="Edit label (Alt+click)")  # issue 24
         self.box_button = PushButton(text="Box")  # issue 24: draw a rectangle
-        self.display = DisplaySettings()
+        # made one event-loop turn after the dock (the first magicgui sliders of a session are
+        # the constructor's slowest widgets), or at once when code asks for it
+        self._display: DisplaySettings | None = None
+        self._display_holder = QWidget()
         self.model_choice = ComboBox(label="Weights", choices=lambda _widget: model_choices())
         self.load_button = PushButton(text="Load")
         self.open_button = PushButton(text="Open file...")
@@ -118,7 +121,6 @@ class FBRSWidget(ClosesWithDock):
         self._connect()
         add_choices_listener(self.model_choice.reset_choices)
         self._apply_compute()
-        self._apply_display()
         self._follow_active_layer()
         source = default_source()
         if source is not None:
@@ -126,6 +128,7 @@ class FBRSWidget(ClosesWithDock):
         # the controller releases its worker once the layers are added; without an image
         # there are none, and an image removed meanwhile makes none: then this does
         warmup().when_ready(self._release_worker_fallback)
+        QTimer.singleShot(0, self._make_display_if_missing)
         self._refresh()
 
     def _build(self) -> None:
@@ -177,7 +180,7 @@ class FBRSWidget(ClosesWithDock):
             self.one_click_box.native,
             prompts.native,
             self.status,
-            self.display.native,
+            self._display_holder,
             weights.native,
             self.segment_all_box,
             self.stacks,
@@ -192,12 +195,40 @@ class FBRSWidget(ClosesWithDock):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(inner)
-        scroll.setMinimumWidth(inner.minimumSizeHint().width() + 16)
+        self._scroll, self._inner = scroll, inner
+        self._fit_width()
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
 
-    # -- the folded sections' panels, made on first use ---------------------------------------
+    # -- panels made after the dock opens or on first use ------------------------------------
+    @property
+    def display(self) -> DisplaySettings:
+        if self._display is None:
+            self._make_display()
+        assert self._display is not None
+        return self._display
+
+    @qt_slot
+    def _make_display_if_missing(self) -> None:
+        if self._display is None and not self.controller.closed:
+            self._make_display()
+
+    def _make_display(self) -> None:
+        self._display = d = DisplaySettings()
+        layout = QVBoxLayout(self._display_holder)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(d.native)
+        d.threshold.changed.connect(self.controller.set_threshold)
+        for widget in (d.opacity, d.click_size, d.overwrite, d.min_pixels, d.replace_ratio):
+            widget.changed.connect(self._apply_display)
+        self._apply_display()
+        self._fit_width()
+
+    def _fit_width(self) -> None:
+        """The panel never narrower than its widest row (it scrolls only vertically)."""
+        self._scroll.setMinimumWidth(self._inner.minimumSizeHint().width() + 16)
+
     @property
     def compute(self) -> ComputeSettings:
         self.advanced.ensure_built()
@@ -254,10 +285,6 @@ class FBRSWidget(ClosesWithDock):
         self.labels_choice.changed.connect(self._on_labels_choice)
         self.load_button.changed.connect(self._load_chosen)
         self.open_button.changed.connect(self._open_file)
-        self.display.threshold.changed.connect(c.set_threshold)
-        d = self.display
-        for widget in (d.opacity, d.click_size, d.overwrite, d.min_pixels, d.replace_ratio):
-            widget.changed.connect(self._apply_display)
         self.finish_button.changed.connect(c.finish_object)
         self.undo_button.changed.connect(c.undo_click)
         self.redo_button.changed.connect(c.redo_click)
@@ -369,7 +396,9 @@ class FBRSWidget(ClosesWithDock):
 
     @qt_slot
     def _apply_display(self, _value: object = None) -> None:
-        d = self.display
+        d = self._display
+        if d is None:  # not made yet: the controller holds the panel's defaults
+            return
         self.controller.set_display(
             d.opacity.value,
             d.click_size.value,
