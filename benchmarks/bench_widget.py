@@ -31,7 +31,8 @@ in a fresh process so the first one pays every import: opening the dock the firs
 adding a 4000 x 4000 image with the dock open (and, for comparison, before the dock is open:
 napari's own cost), and closing the dock (each action runs inside the event loop, which then
 runs 2 s more, so work it posts to later events counts too; two rows give the plugin's own
-parts of opening: importing its widget module and the dock's constructor), then, for
+parts of opening: importing its widget module and the dock's constructor, and a third the
+display settings it makes one event-loop turn later), then, for
 comparison, napari's
 own cost of adding a points layer and a labels layer (the two layers the dock adds; under
 Xvfb's software OpenGL each costs hundreds of milliseconds by itself)::
@@ -286,7 +287,15 @@ def bench_actions() -> list[tuple[str, float, int | str]]:
             constructor(self, *args, **kwargs)
             state["construct"] = time.perf_counter() - begun
 
+        make_display = widget_module.FBRSWidget._make_display
+
+        def timed_display(self) -> None:  # noqa: ANN001
+            begun = time.perf_counter()
+            make_display(self)
+            state["display"] = time.perf_counter() - begun
+
         widget_module.FBRSWidget.__init__ = timed_init
+        widget_module.FBRSWidget._make_display = timed_display  # the next turn's panel
         try:
             _, state["widget"] = viewer.window.add_plugin_dock_widget(
                 "napari-fbrs", "f-BRS interactive segmentation"
@@ -301,6 +310,7 @@ def bench_actions() -> list[tuple[str, float, int | str]]:
         measure("open the dock (first time)", open_dock),
         ("  of it: importing the widget module (plugin)", state["import"] * 1000, "-"),
         ("  of it: the dock's constructor (plugin)", state["construct"] * 1000, "-"),
+        ("  then: its display settings, a turn later (plugin)", state["display"] * 1000, "-"),
         measure("add a 4000 x 4000 image", lambda: viewer.add_image(big, name="big")),
         measure("close the dock", lambda: viewer.window.remove_dock_widget(state["widget"])),
         # napari's own cost of adding the two kinds of layer the dock adds (imports done)
