@@ -166,3 +166,22 @@ def test_the_panel_and_the_command_line_build_the_same_predictor_settings(mode: 
         + ["--zoom-in-expand", str(panel.zoom_expand.value)]
     )
     assert panel.to_config() == predictor_config_from_args(args)
+
+
+def test_model_ready_says_next_object_only_if_an_object_had_started(
+    open_widget, tiny_model, qtbot
+) -> None:
+    """A model loaded before the first click of an object (in the worker's order) is that
+    object's model: its status must not send the user to the next object."""
+    viewer, _image, widget = open_widget(RGB, rgb=True)
+    wait_idle(qtbot, widget)
+    said: list[str] = []
+    widget.controller.status_changed.connect(said.append)
+    widget.set_model(tiny_model, "second")
+    click(viewer.layers[CLICKS_LAYER], (10, 10), True)  # queued behind the model
+    wait_idle(qtbot, widget)
+    assert "Model second ready." in said
+    said.clear()
+    widget.set_model(tiny_model, "third")  # now an object is in progress
+    wait_idle(qtbot, widget)
+    assert "Model third ready. It applies from the next object on." in said

@@ -178,17 +178,22 @@ class Controller:
             self.loading = description
             self.say(description + "...")
 
-        def run() -> ReadyModel:
+        def run() -> tuple[ReadyModel, bool]:
             ready = make()
             self._session.use_model(ready.model)
-            return ready
+            # whether an object had started in the worker's order (the Qt side may already
+            # hold the first click of an object that will use this model)
+            state = self._session.state
+            return ready, bool(state.clicks) or state.map is not None
 
         self.submit(run, self._model_ready, self._model_failed)
 
-    def _model_ready(self, ready: ReadyModel) -> None:
+    def _model_ready(self, outcome: tuple[ReadyModel, bool]) -> None:
+        ready, object_started = outcome
         self.loading, self.model_label = None, ready.label
         self.model_changed.emit(ready.label)
-        self.say(f"Model {ready.label} ready." + self._next_object_note())
+        later = " It applies from the next object on." if object_started else ""
+        self.say(f"Model {ready.label} ready." + later)
 
     def _model_failed(self, exc: Exception) -> None:
         self.loading = None
