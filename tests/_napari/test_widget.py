@@ -314,6 +314,8 @@ def test_folded_sections_make_their_widgets_when_unfolded(
     assert widget._compute is not None
     assert widget._compute.native in widget.advanced.findChildren(type(widget._compute.native))
     assert len(widget.findChildren(object)) > before
+    # the dock scrolls only vertically: it widens to the unfolded panel's widest row
+    assert widget._scroll.minimumWidth() >= widget._compute.native.minimumSizeHint().width()
     # a changed setting reaches the controller as before
     widget.compute.local_window.value = 256
     assert widget.controller.engine.local_window == 256

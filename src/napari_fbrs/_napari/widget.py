@@ -169,6 +169,8 @@ class FBRSWidget(ClosesWithDock):
             "Computation (expert; applies from the next object)",
             lambda: [self._make_compute().native],
         )
+        for section in (self.stacks, self.segment_all_box, self.series_box, self.advanced):
+            section.toggled.connect(lambda _open: self._fit_width())  # made when opened
         self.more_help = QCollapsible("Keys and rules")
         self.more_help.addWidget(self.help)
         inner = QWidget()
