@@ -79,11 +79,14 @@ def test_the_click_curves_in_the_card_are_the_ones_their_jsons_give() -> None:
 
 
 def test_the_f_brs_b_click_curves_of_stopped_runs_are_in_the_card() -> None:
-    """The card compares release 2 and the release 3 candidate click by click on DSB2018/val
-    with f-BRS-B from their ordinary (stopped) runs; a stopped run needs ``--stopped``."""
+    """The card compares release 2 and the release 3 candidates click by click on DSB2018/val
+    from their ordinary (stopped) runs; a stopped run needs ``--stopped``."""
     files = [
         RESULTS / "dsb2018_val300_fbrs_b.json",
         RESULTS / "release3_candidate" / "dsb2018_val300_fbrs_b.json",
+        RESULTS / "release3_candidate2" / "dsb2018_val300_fbrs_b.json",
+        RESULTS / "release3_candidate2" / "dsb2018_val300_nobrs.json",
+        RESULTS / "dsb2018_val300_nobrs.json",
     ]
     curves = _training_script("click_curves")
     with pytest.raises(ValueError, match="not a --full-curve run"):
@@ -125,16 +128,17 @@ def test_the_card_shows_the_learning_curve_of_its_committed_logs() -> None:
         assert _row(line) in card, line
 
 
-def test_the_release3_candidate_rows_are_its_results() -> None:
-    """The candidate that failed the shipping rule: its rows are its JSONs' rows, all made
-    with the one set of weights whose sha256 the card gives."""
+@pytest.mark.parametrize("folder", ["release3_candidate", "release3_candidate2"])
+def test_the_release3_candidate_rows_are_its_results(folder: str) -> None:
+    """The candidates that failed the shipping rule: their rows are their JSONs' rows, each
+    candidate's made with the one set of weights whose sha256 the card gives."""
     card = CARD.read_text(encoding="utf-8")
-    files = sorted((RESULTS / "release3_candidate").glob("*.json"))
+    files = sorted((RESULTS / folder).glob("*.json"))
     assert len(files) == 5
     digests = set()
     for path in files:
         row = format_table(read_json(path)).splitlines()[2]
-        cells = [f"`release3_candidate/{path.name}`"]
+        cells = [f"`{folder}/{path.name}`"]
         cells += [c.strip() for c in row.strip("|").split("|")]
         assert " | ".join(cells) in _normalised(card), path.name
         digests.add(json.loads(path.read_text(encoding="utf-8"))["provenance"]["sha256"])

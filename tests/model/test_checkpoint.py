@@ -106,6 +106,19 @@ def test_own_format_round_trip(tmp_path: Path, tiny_model) -> None:
     assert [p.name for p in path.parent.iterdir()] == ["mine.pth"]  # no temp file left
 
 
+def test_the_same_weights_exported_twice_give_the_same_bytes(tmp_path: Path, tiny_model) -> None:
+    """The model card names its models by sha256: an export must not depend on the random
+    name of the temporary file it is written through, nor on its own file name."""
+    from napari_fbrs.model.checkpoint import export_checkpoint
+
+    source = save_checkpoint(tmp_path / "last.pth", tiny_model, "hrnet18s_ocr64")
+    first = export_checkpoint(source, tmp_path / "a.pth", meta={"builtin": "default"})
+    second = export_checkpoint(source, tmp_path / "other_name.pth", meta={"builtin": "default"})
+    assert sha256_of(first) == sha256_of(second)
+    with zipfile.ZipFile(first) as archive:
+        assert {name.split("/")[0] for name in archive.namelist()} == {"archive"}
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="no such checkpoint file"):
         load_checkpoint(tmp_path / "nothing.pth")

@@ -270,8 +270,10 @@ def save_checkpoint(
         "meta": dict(meta or {}),
     }
     payload.update(extra or {})
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # through a file object: torch then names the archive's folder "archive", not after the
+    # random temporary file, so the same weights always give the same bytes (and sha256)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)
     return path
 
 
