@@ -63,6 +63,10 @@ class _Plane:
     slice_index: tuple[int, ...]
 
 
+#: what the status adds when a change applies from the next object on
+NEXT_OBJECT = " It applies from the next object on."
+
+
 class Controller:
     """Maps napari events to session calls and session states to layers."""
 
@@ -192,8 +196,7 @@ class Controller:
         ready, object_started = outcome
         self.loading, self.model_label = None, ready.label
         self.model_changed.emit(ready.label)
-        later = " It applies from the next object on." if object_started else ""
-        self.say(f"Model {ready.label} ready." + later)
+        self.say(f"Model {ready.label} ready." + (NEXT_OBJECT if object_started else ""))
 
     def _model_failed(self, exc: Exception) -> None:
         self.loading = None
@@ -547,7 +550,7 @@ class Controller:
         )
 
     def _next_object_note(self) -> str:
-        return " It applies from the next object on." if self.plane is not None else ""
+        return NEXT_OBJECT if self.plane is not None else ""
 
     def refuse(self, message: str) -> bool:
         show_warning(message)
