@@ -235,3 +235,58 @@ def test_ctrl_c_keeps_the_objects_done_as_a_max_samples_result(
     assert got["samples"][0]["name"] == want["samples"][0]["name"] == "img0.png"
     assert got["samples"][0]["ious"] == want["samples"][0]["ious"]
     assert got["summary"]["noc"] == want["summary"]["noc"]
+
+
+def _grabcut_with_images(root: Path, count: int) -> Path:
+    (root / "data_GT").mkdir(parents=True)
+    (root / "boundary_GT").mkdir()
+    for index in range(count):
+        image = np.full((24, 32, 3), 30, np.uint8)
+        image[6:18, 8 + index : 20 + index] = 220
+        mask = np.zeros((24, 32), np.uint8)
+        mask[6:18, 8 + index : 20 + index] = 255
+        Image.fromarray(image).save(root / "data_GT" / f"img{index}.png")
+        Image.fromarray(mask).save(root / "boundary_GT" / f"img{index}.bmp")
+    return root
+
+
+def test_every_takes_objects_0_n_2n_and_records_the_stride(tmp_path: Path, capsys) -> None:
+    root = _grabcut_with_images(tmp_path / "gc", 7)
+    out = tmp_path / "every.json"
+    base = ["evaluate", "--method", "random-walker", "--dataset", "grabcut", "--root", str(root)]
+    argv = [*base, "--max-clicks", "1", "--quiet", "--every", "3", "--output", str(out)]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    assert [s["name"] for s in data["samples"]] == ["img0.png", "img3.png", "img6.png"]
+    assert data["provenance"]["every"] == 3
+    assert main([*argv, "--max-samples", "2"]) == 0
+    assert [s["name"] for s in json.loads(out.read_text())["samples"]] == ["img0.png", "img3.png"]
+    assert main([*base, "--every", "0"]) == 2
+    assert "--every" in capsys.readouterr().err
+
+
+def test_every_nth_view_indexes_its_own_objects() -> None:
+    from napari_fbrs.evaluation.subset import EveryNth
+
+    class Numbers:
+        name = "numbers"
+
+        def __len__(self) -> int:
+            return 10
+
+        def __getitem__(self, index: int) -> int:
+            return index * 10
+
+        def files(self) -> list[Path]:
+            return []
+
+        def validate(self, max_samples: int | None = None) -> int:
+            return 10
+
+    view = EveryNth(Numbers(), 4)
+    assert len(view) == 3 and [view[i] for i in range(3)] == [0, 40, 80]
+    with pytest.raises(IndexError):
+        view[3]
+    assert len(EveryNth(Numbers(), 1)) == 10 and len(EveryNth(Numbers(), 10)) == 1
+    with pytest.raises(ValueError, match="every"):
+        EveryNth(Numbers(), 0)

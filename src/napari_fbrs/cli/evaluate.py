@@ -64,6 +64,14 @@ def add_parser(subparsers: Any) -> None:
         "--max-samples", type=int_at_least(1), help="only the first N samples (sorted file order)"
     )
     parser.add_argument(
+        "--every",
+        type=int_at_least(1),
+        default=1,
+        metavar="N",
+        help="only samples 0, N, 2N, ... (a small set spread over a large dataset's images; "
+        "--max-samples then counts these) [1]",
+    )
+    parser.add_argument(
         "--full-curve", action="store_true", help="always click --max-clicks times (mIoU curve)"
     )
     parser.add_argument("--device", default="auto", help="auto (cuda>mps>cpu), cpu, cuda[:N], mps")
@@ -108,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         {"--output": json_path, "--plot": plot_path}, [args.checkpoint, *dataset.files()]
     )
     predictor, method, provenance = _method(args, config)
+    if args.every > 1:
+        provenance["every"] = args.every
     settings = EvalSettings(
         max_clicks=args.max_clicks,
         iou_thresholds=args.iou_thresholds,
@@ -135,6 +145,10 @@ def _open_dataset(args: argparse.Namespace) -> Any:
         dataset = open_dataset(args.dataset, args.root, args.split, args.max_pixels)
         if len(dataset) == 0:
             raise CLIError(f"{args.root}: the {args.dataset} dataset holds no samples")
+        if args.every > 1:
+            from napari_fbrs.evaluation.subset import EveryNth
+
+            dataset = EveryNth(dataset, args.every)
         dataset.validate(args.max_samples)
     except (DatasetError, ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
