@@ -87,6 +87,8 @@ def test_the_f_brs_b_click_curves_of_stopped_runs_are_in_the_card() -> None:
         RESULTS / "release3_candidate2" / "dsb2018_val300_fbrs_b.json",
         RESULTS / "release3_candidate2" / "dsb2018_val300_nobrs.json",
         RESULTS / "dsb2018_val300_nobrs.json",
+        RESULTS / "release3_candidate3" / "dsb2018_val300_fbrs_b.json",
+        RESULTS / "release3_candidate3" / "dsb2018_val300_nobrs.json",
     ]
     curves = _training_script("click_curves")
     with pytest.raises(ValueError, match="not a --full-curve run"):
@@ -128,7 +130,9 @@ def test_the_card_shows_the_learning_curve_of_its_committed_logs() -> None:
         assert _row(line) in card, line
 
 
-@pytest.mark.parametrize("folder", ["release3_candidate", "release3_candidate2"])
+@pytest.mark.parametrize(
+    "folder", ["release3_candidate", "release3_candidate2", "release3_candidate3"]
+)
 def test_the_release3_candidate_rows_are_its_results(folder: str) -> None:
     """The candidates that failed the shipping rule: their rows are their JSONs' rows, each
     candidate's made with the one set of weights whose sha256 the card gives."""
