@@ -514,3 +514,32 @@ def test_a_tail_split_holds_out_the_last_images_by_name(tmp_path):
 
     with pytest.raises(DatasetError, match="needs more than 5"):
         open_dataset("folder", tmp_path, "last-5")
+
+
+def test_a_tail_split_inside_a_split_folder_holds_out_its_last_images(tmp_path):
+    from PIL import Image
+
+    from napari_fbrs.io.datasets import DatasetError, open_dataset
+
+    for split, count in (("train", 5), ("val", 3)):
+        (tmp_path / split / "images").mkdir(parents=True)
+        (tmp_path / split / "labels").mkdir()
+        for index in range(count):
+            image = np.full((8, 8, 3), index, np.uint8)
+            Image.fromarray(image).save(tmp_path / split / f"images/{split}{index}.png")
+            label = np.zeros((8, 8), np.uint16)
+            label[1:3, 1:3] = 1
+            label[5:7, 5:7] = 2
+            Image.fromarray(label).save(tmp_path / split / f"labels/{split}{index}.png")
+    held = open_dataset("dsb2018", tmp_path, "train/last-2")
+    rest = open_dataset("dsb2018", tmp_path, "train/all-but-last-2")
+    assert held.sample_names() == ["train3#1", "train3#2", "train4#1", "train4#2"]
+    assert len(rest) == 6 and all(
+        n.startswith(("train0", "train1", "train2")) for n in rest.sample_names()
+    )
+    assert len(open_dataset("dsb2018", tmp_path, "val/last-1")) == 2
+    assert len(open_dataset("dsb2018", tmp_path, "last-1")) == 2  # the default split, val
+    with pytest.raises(DatasetError, match="no folder"):
+        open_dataset("dsb2018", tmp_path, "test/last-1")
+    with pytest.raises(DatasetError, match="needs more than 5"):
+        open_dataset("dsb2018", tmp_path, "train/last-5")

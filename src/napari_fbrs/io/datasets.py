@@ -299,7 +299,8 @@ _TAIL_SPLIT = re.compile(r"(all-but-)?last-([1-9][0-9]*)")
 def tail_split(split: str) -> tuple[bool, int] | None:
     """``"last-N"`` -> (True, N): the last N images by file name; ``"all-but-last-N"`` ->
     (False, N): the others. Lets a recipe hold out part of a training folder for its own
-    learning curve without copying files. None for any other split name."""
+    learning curve without copying files (``"train/last-N"`` does it inside a split folder,
+    e.g. DSB2018's). None for any other split name."""
     match = _TAIL_SPLIT.fullmatch(split)
     if match is None:
         return None
@@ -315,8 +316,14 @@ class FolderDataset(InstanceDataset):
     def __init__(self, root: str | os.PathLike[str], split: str | None = None) -> None:
         base = check_root(root)
         self.split = split
-        tail = tail_split(split) if split is not None and not (base / split).is_dir() else None
-        folder = self._resolve_split(base, None if tail is not None else split)
+        folder_split, tail = split, None
+        if split is not None and not (base / split).is_dir():
+            # "last-N", or "SUB/last-N" for the last N images of the split folder SUB
+            head, _, last = split.rpartition("/")
+            tail = tail_split(last)
+            if tail is not None:
+                folder_split = head or None
+        folder = self._resolve_split(base, folder_split)
         images = list_images(folder / "images")
         if tail is not None:  # a validation split carved from a training folder, by name
             keep_tail, count = tail
