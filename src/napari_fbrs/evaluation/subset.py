@@ -9,16 +9,13 @@ images at the cost of a few hundred objects. The view keeps the dataset's order,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
+
+from .noc import DatasetLike, SampleLike
 
 
-class _Dataset(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    def __len__(self) -> int: ...
-
-    def __getitem__(self, index: int) -> Any: ...
+class _Dataset(DatasetLike, Protocol):
+    """What the CLI's datasets also offer: their files and an up-front check."""
 
     def files(self) -> list[Path]: ...
 
@@ -41,7 +38,7 @@ class EveryNth:
     def __len__(self) -> int:
         return (len(self.dataset) + self.every - 1) // self.every
 
-    def __getitem__(self, index: int) -> Any:
+    def __getitem__(self, index: int) -> SampleLike:
         if not 0 <= index < len(self):
             raise IndexError(f"object {index} of {len(self)}")
         return self.dataset[index * self.every]

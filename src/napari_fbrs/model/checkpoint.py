@@ -291,11 +291,25 @@ def export_checkpoint(
     ``meta`` adds or replaces keys. The file is written atomically.
     """
     arch, state_dict, old_meta, _ = read_checkpoint(source)
-    model = build_model(arch)
-    load_into(model, state_dict, arch, str(source))
-    if half:
-        model.half()
     new_meta = {k: v for k, v in old_meta.items() if k != "training_state"}
     new_meta.update(meta or {})
     new_meta["exported_from"] = Path(source).name
-    return save_checkpoint(target, model, arch, new_meta)
+    return save_weights(target, arch, state_dict, new_meta, half, str(source))
+
+
+def save_weights(
+    target: str | os.PathLike[str],
+    arch: str,
+    state_dict: Mapping[str, torch.Tensor],
+    meta: Mapping[str, Any],
+    half: bool = True,
+    origin: str = "weights",
+) -> Path:
+    """Load ``state_dict`` strictly into a fresh ``arch`` model (a foreign or broken set of
+    weights is refused before anything is written), store it as float16 when ``half``, and
+    write it atomically as an inference checkpoint with ``meta``."""
+    model = build_model(arch)
+    load_into(model, state_dict, arch, origin)
+    if half:
+        model.half()
+    return save_checkpoint(target, model, arch, meta)

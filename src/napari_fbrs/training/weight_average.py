@@ -17,13 +17,7 @@ from typing import Any
 
 import torch
 
-from napari_fbrs.model.checkpoint import (
-    CheckpointError,
-    load_into,
-    read_checkpoint,
-    save_checkpoint,
-)
-from napari_fbrs.model.registry import build_model
+from napari_fbrs.model.checkpoint import CheckpointError, read_checkpoint, save_weights
 from napari_fbrs.training.model_init import ARCH_UPGRADES
 
 
@@ -74,10 +68,6 @@ def average_checkpoints(
             )
         state_a = upgrade(state_a)
     mixed = average_state_dicts(state_a, state_b, alpha)
-    model = build_model(arch_b)
-    load_into(model, mixed, arch_b, str(second))  # strict: every key, every shape
-    if half:
-        model.half()
     meta: dict[str, Any] = {
         "weight_average": {
             "first": Path(first).name,
@@ -85,4 +75,4 @@ def average_checkpoints(
             "alpha": alpha,
         }
     }
-    return save_checkpoint(target, model, arch_b, meta)
+    return save_weights(target, arch_b, mixed, meta, half, str(second))
