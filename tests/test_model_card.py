@@ -131,7 +131,8 @@ def test_the_card_shows_the_learning_curve_of_its_committed_logs() -> None:
 
 
 @pytest.mark.parametrize(
-    "folder", ["release3_candidate", "release3_candidate2", "release3_candidate3"]
+    "folder",
+    ["release3_candidate", "release3_candidate2", "release3_candidate3", "release4_run/card"],
 )
 def test_the_release3_candidate_rows_are_its_results(folder: str) -> None:
     """The candidates that failed the shipping rule: their rows are their JSONs' rows, each
@@ -147,3 +148,17 @@ def test_the_release3_candidate_rows_are_its_results(folder: str) -> None:
         assert " | ".join(cells) in _normalised(card), path.name
         digests.add(json.loads(path.read_text(encoding="utf-8"))["provenance"]["sha256"])
     assert len(digests) == 1 and digests.pop() in card
+
+
+def test_the_release4_run_choosing_rows_are_its_results() -> None:
+    """The fresh run's checkpoint (held-out DSB2018/train nuclei, DUTS-TR validation) and
+    release 2 on the same choosing sets: every file is a row of the card, named by its path."""
+    card = _normalised(CARD.read_text(encoding="utf-8"))
+    folder = RESULTS / "release4_run" / "choosing"
+    files = sorted(folder.glob("*.json"))
+    assert len(files) >= 2
+    for path in files:
+        row = format_table(read_json(path)).splitlines()[2]
+        cells = [f"`release4_run/choosing/{path.name}`"]
+        cells += [c.strip() for c in row.strip("|").split("|")]
+        assert " | ".join(cells) in card, path.name
