@@ -130,6 +130,12 @@ def test_the_card_shows_the_learning_curve_of_its_committed_logs() -> None:
         assert _row(line) in card, line
 
 
+def _card_row_of(folder: str, path: Path) -> str:
+    """The card's row for a result file kept in a sub-folder: its path, then its table row."""
+    row = format_table(read_json(path)).splitlines()[2]
+    return " | ".join([f"`{folder}/{path.name}`"] + [c.strip() for c in row.strip("|").split("|")])
+
+
 @pytest.mark.parametrize(
     "folder",
     ["release3_candidate", "release3_candidate2", "release3_candidate3", "release4_run/card"],
@@ -142,10 +148,7 @@ def test_the_release3_candidate_rows_are_its_results(folder: str) -> None:
     assert len(files) == 5
     digests = set()
     for path in files:
-        row = format_table(read_json(path)).splitlines()[2]
-        cells = [f"`{folder}/{path.name}`"]
-        cells += [c.strip() for c in row.strip("|").split("|")]
-        assert " | ".join(cells) in _normalised(card), path.name
+        assert _card_row_of(folder, path) in _normalised(card), path.name
         digests.add(json.loads(path.read_text(encoding="utf-8"))["provenance"]["sha256"])
     assert len(digests) == 1 and digests.pop() in card
 
@@ -154,11 +157,7 @@ def test_the_release4_run_choosing_rows_are_its_results() -> None:
     """The fresh run's checkpoint (held-out DSB2018/train nuclei, DUTS-TR validation) and
     release 2 on the same choosing sets: every file is a row of the card, named by its path."""
     card = _normalised(CARD.read_text(encoding="utf-8"))
-    folder = RESULTS / "release4_run" / "choosing"
-    files = sorted(folder.glob("*.json"))
+    files = sorted((RESULTS / "release4_run" / "choosing").glob("*.json"))
     assert len(files) >= 2
     for path in files:
-        row = format_table(read_json(path)).splitlines()[2]
-        cells = [f"`release4_run/choosing/{path.name}`"]
-        cells += [c.strip() for c in row.strip("|").split("|")]
-        assert " | ".join(cells) in card, path.name
+        assert _card_row_of("release4_run/choosing", path) in card, path.name
