@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from napari_fbrs.evaluation.report import format_table, read_json
@@ -161,3 +162,18 @@ def test_the_release4_run_choosing_rows_are_its_results() -> None:
     assert len(files) >= 2
     for path in files:
         assert _card_row_of("release4_run/choosing", path) in card, path.name
+
+
+def test_the_stride_oracle_draws_a_small_disk_at_stride_4_and_loses_it_at_32() -> None:
+    """training/stride_oracle.py: a 16 px nucleus seen through ZoomIn is drawn almost exactly
+    by a fitted stride-4 grid, and far worse by a stride-32 one (the ceiling it reports)."""
+    oracle = _training_script("stride_oracle")
+    rows, cols = np.mgrid[:256, :256]
+    disk = (rows - 100.3) ** 2 + (cols - 140.6) ** 2 <= 8.0**2
+    crop, (r0, r1, c0, c1), view = oracle.zoomed_view(disk)
+    assert (r1 - r0, c1 - c0) == crop.shape and max(view.shape) == oracle.ZOOM_TARGET
+    assert crop.sum() == disk.sum()
+    fine = oracle.fitted_iou(disk, stride=4, steps=150)
+    coarse = oracle.fitted_iou(disk, stride=32, steps=150)
+    assert fine >= 0.97
+    assert coarse < fine - 0.05
