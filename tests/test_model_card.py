@@ -139,7 +139,13 @@ def _card_row_of(folder: str, path: Path) -> str:
 
 @pytest.mark.parametrize(
     "folder",
-    ["release3_candidate", "release3_candidate2", "release3_candidate3", "release4_run/card"],
+    [
+        "release3_candidate",
+        "release3_candidate2",
+        "release3_candidate3",
+        "release4_run/card",
+        "release4_run/card_step7000",
+    ],
 )
 def test_the_release3_candidate_rows_are_its_results(folder: str) -> None:
     """The candidates that failed the shipping rule: their rows are their JSONs' rows, each
