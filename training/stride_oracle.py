@@ -19,37 +19,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from napari_fbrs.inference.engine.config import ZoomInConfig
+from napari_fbrs.inference.engine.transforms import crop_and_resize, object_roi
 from napari_fbrs.io.datasets import open_dataset
 
-ZOOM_TARGET = 400
-ZOOM_EXPAND = 1.4
-ZOOM_MIN_CROP = 200
+ZOOM = ZoomInConfig()  # the eval preset's ZoomIn: 1.4x box, >= 200 px, longest side 400
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
 
 
-def zoomed_view(mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int], np.ndarray]:
-    """The crop ZoomIn would take around ``mask`` (r0, r1, c0, c1), and the mask as it sees it."""
-    rows, cols = np.nonzero(mask)
-    cy, cx = (rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2
-    side = max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) * ZOOM_EXPAND
-    side = max(side, ZOOM_MIN_CROP)
-    height, width = mask.shape
-    r0, r1 = int(max(0, cy - side / 2)), int(min(height, cy + side / 2))
-    c0, c1 = int(max(0, cx - side / 2)), int(min(width, cx + side / 2))
-    crop = mask[r0:r1, c0:c1]
-    scale = ZOOM_TARGET / max(crop.shape)
-    size = (round(crop.shape[0] * scale), round(crop.shape[1] * scale))
-    view = _resize(torch.from_numpy(crop.astype(np.float32))[None, None], size)[0, 0] > 0.5
-    return crop, (r0, r1, c0, c1), view.numpy()
+def zoomed_view(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The part of ``mask`` ZoomIn would crop around it, and that crop as the network sees it."""
+    rmin, rmax, cmin, cmax = object_roi(mask, (), ZOOM.expansion_ratio, ZOOM.min_crop_size)
+    crop = mask[rmin : rmax + 1, cmin : cmax + 1]
+    full = torch.from_numpy(mask.astype(np.float32))[None, None]
+    view = crop_and_resize(full, (rmin, rmax, cmin, cmax), ZOOM.target_size)[0, 0] > 0.5
+    return crop, view.numpy()
 
 
 def fitted_iou(mask: np.ndarray, stride: int, steps: int = 250) -> float:
     """IoU of the best ``stride`` logit grid found for ``mask`` (bool, one object), back at
     the image's resolution and thresholded at 0.49 as the NoC protocol does."""
-    crop, _, view = zoomed_view(mask)
+    crop, view = zoomed_view(mask)
     target = torch.from_numpy(view.astype(np.float32))
     height, width = target.shape
     grid = torch.zeros(1, 1, -(-height // stride), -(-width // stride), requires_grad=True)
@@ -78,7 +71,7 @@ def main() -> None:
     masks = [np.asarray(dataset[i].mask) == 1 for i in range(0, len(dataset), args.every)]
     areas = np.array([m.sum() for m in masks])
     small = areas < np.quantile(areas, 0.25)
-    print(f"{len(masks)} objects of {args.split}, ZoomIn view (longest side {ZOOM_TARGET} px)")
+    print(f"{len(masks)} objects of {args.split}, ZoomIn view ({ZOOM.target_size} px)")
     print("| stride | mean IoU | IoU < 0.9 | IoU < 0.95 | smallest quarter, mean IoU |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     for stride in (int(s) for s in args.strides.split(",")):
