@@ -179,7 +179,7 @@ def test_the_stride_oracle_draws_a_small_disk_at_stride_4_and_loses_it_at_32() -
     crop, view = oracle.zoomed_view(disk)
     assert max(view.shape) == 400 and crop.sum() == disk.sum()
     assert 200 <= max(crop.shape) <= 201
-    fine = oracle.fitted_iou(disk, stride=4, steps=150)
-    coarse = oracle.fitted_iou(disk, stride=32, steps=150)
+    fine = oracle.fitted_iou(crop, view, stride=4, steps=150)
+    coarse = oracle.fitted_iou(crop, view, stride=32, steps=150)
     assert fine >= 0.97
     assert coarse < fine - 0.05

@@ -19,11 +19,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from napari_fbrs.inference.engine.config import ZoomInConfig
+from napari_fbrs.inference.engine.config import ZoomInConfig, eval_preset
 from napari_fbrs.inference.engine.transforms import crop_and_resize, object_roi
 from napari_fbrs.io.datasets import open_dataset
 
 ZOOM = ZoomInConfig()  # the eval preset's ZoomIn: 1.4x box, >= 200 px, longest side 400
+THRESHOLD = eval_preset().prob_thresh
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -39,10 +40,9 @@ def zoomed_view(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return crop, view.numpy()
 
 
-def fitted_iou(mask: np.ndarray, stride: int, steps: int = 250) -> float:
-    """IoU of the best ``stride`` logit grid found for ``mask`` (bool, one object), back at
-    the image's resolution and thresholded at 0.49 as the NoC protocol does."""
-    crop, view = zoomed_view(mask)
+def fitted_iou(crop: np.ndarray, view: np.ndarray, stride: int, steps: int = 250) -> float:
+    """IoU of the best ``stride`` logit grid found for ``view`` (:func:`zoomed_view`), back at
+    ``crop``'s resolution and thresholded as the NoC protocol does."""
     target = torch.from_numpy(view.astype(np.float32))
     height, width = target.shape
     grid = torch.zeros(1, 1, -(-height // stride), -(-width // stride), requires_grad=True)
@@ -55,7 +55,7 @@ def fitted_iou(mask: np.ndarray, stride: int, steps: int = 250) -> float:
         optimiser.step()
     with torch.no_grad():
         probs = torch.sigmoid(_resize(grid, (height, width)))
-        back = _resize(probs, crop.shape)[0, 0].numpy() > 0.49
+        back = _resize(probs, crop.shape)[0, 0].numpy() > THRESHOLD
     return float((back & crop).sum() / (back | crop).sum())
 
 
@@ -69,13 +69,14 @@ def main() -> None:
     torch.set_num_threads(1)
     dataset = open_dataset("dsb2018", args.root, args.split)
     masks = [np.asarray(dataset[i].mask) == 1 for i in range(0, len(dataset), args.every)]
+    views = [zoomed_view(m) for m in masks]
     areas = np.array([m.sum() for m in masks])
     small = areas < np.quantile(areas, 0.25)
     print(f"{len(masks)} objects of {args.split}, ZoomIn view ({ZOOM.target_size} px)")
     print("| stride | mean IoU | IoU < 0.9 | IoU < 0.95 | smallest quarter, mean IoU |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     for stride in (int(s) for s in args.strides.split(",")):
-        ious = np.array([fitted_iou(m, stride) for m in masks])
+        ious = np.array([fitted_iou(crop, view, stride) for crop, view in views])
         print(
             f"| {stride} | {ious.mean():.3f} | {(ious < 0.9).sum()} | {(ious < 0.95).sum()} "
             f"| {ious[small].mean():.3f} |"
