@@ -53,3 +53,14 @@ def test_sections_built_in_python_refuse_non_finite_and_huge_values():
     with pytest.raises(RecipeError, match="loss.aux_weight must be >= 0, got nan"):
         config.LossConfig(aux_weight=math.nan)
     assert config.DataConfig(crop_size=(2048, 8)).crop_size == (2048, 8)
+
+
+def test_outline_loss_settings_are_checked():
+    with pytest.raises(RecipeError, match="loss.outline_weight must be >= 0"):
+        config.LossConfig(outline_weight=-1.0)
+    with pytest.raises(RecipeError, match="loss.outline_width must be 1-16 pixels, got 0"):
+        config.LossConfig(outline_width=0)
+    with pytest.raises(RecipeError, match="loss.outline_width must be an integer"):
+        config.LossConfig(outline_width=2.5)  # type: ignore[arg-type]
+    loss = config.LossConfig(outline_weight=2.0, outline_width=3)
+    assert (loss.outline_weight, loss.outline_width) == (2.0, 3)

@@ -60,6 +60,20 @@ def test_loss_decreases_on_a_fixed_batch(tiny_config: TrainConfig, tmp_path: Pat
     assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3]), losses
 
 
+def test_outline_weight_reaches_the_training_loss(
+    tiny_config: TrainConfig, tmp_path: Path
+) -> None:
+    config = tiny_config.with_changes("loss", outline_weight=4.0, outline_width=1)
+    trainer = Trainer(config, tmp_path, progress=False)
+    assert (trainer.focal.outline_weight, trainer.focal.outline_width) == (4.0, 1)
+    assert Trainer(tiny_config, tmp_path / "plain", progress=False).focal.outline_weight == 0.0
+    seen: list[torch.Tensor] = []
+    trainer.focal.register_forward_hook(lambda _m, _i, out: seen.append(out.detach()))
+    parts = trainer.run_step(next(iter(trainer.loader(0))))
+    assert len(seen) == 1 and np.isfinite(parts["loss"])
+    assert parts["instance"] == pytest.approx(float(seen[0].mean()), rel=1e-6)
+
+
 def test_a_run_writes_logs_and_checkpoints(tiny_run) -> None:
     out, summary = tiny_run
     assert summary.steps == 4 and summary.epochs_completed == 1

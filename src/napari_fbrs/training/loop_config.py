@@ -24,9 +24,18 @@ class LossConfig:
     focal_alpha: float = 0.5
     focal_gamma: float = 2.0
     aux_weight: float = 0.4
+    #: Extra weight of the main loss within ``outline_width`` pixels of the object's outline
+    #: (a pixel there counts ``1 + outline_weight`` times); 0 is the paper's loss.
+    outline_weight: float = 0.0
+    outline_width: int = 2
 
     def __post_init__(self) -> None:
         check_nonneg("loss.instance_weight", self.instance_weight)
+        check_nonneg("loss.outline_weight", self.outline_weight)
+        if isinstance(self.outline_width, bool) or not isinstance(self.outline_width, int):
+            raise RecipeError(f"loss.outline_width must be an integer, got {self.outline_width!r}")
+        if not 1 <= self.outline_width <= 16:
+            raise RecipeError(f"loss.outline_width must be 1-16 pixels, got {self.outline_width}")
         check_nonneg("loss.aux_weight", self.aux_weight)
         check_prob("loss.focal_alpha", self.focal_alpha)
 

@@ -5,8 +5,12 @@ weights ``(1 - p_t) ** gamma`` are rescaled per sample so that they sum to the n
 pixels. Plain focal loss shrinks as the prediction gets good and the gradient vanishes exactly
 when the last few boundary pixels matter; normalising keeps the total weight constant and
 concentrates it on the hard pixels. The rescaling factor is treated as a constant (detached),
-as in the paper. HRNet's auxiliary OCR output (the soft object regions) gets a sigmoid binary
-cross-entropy. Both return one value per sample; the trainer averages over the batch.
+as in the paper. An optional outline weight multiplies the loss of every pixel within a few
+pixels of the object's outline: the normalised focal weights already favour hard pixels, but a
+mask that is right except for a one-pixel ring misses 90 % IoU on a nucleus of 100-200 px, so
+the recipe can ask for more. HRNet's auxiliary OCR output (the soft object regions) gets a
+sigmoid binary cross-entropy. Both return one value per sample; the trainer averages over the
+batch.
 """
 
 from __future__ import annotations
@@ -23,11 +27,20 @@ IGNORE_LABEL = -1
 class NormalizedFocalLoss(nn.Module):
     """Normalised focal loss on logits ``[B, 1, H, W]`` against targets in ``{1, 0, -1}``."""
 
-    def __init__(self, alpha: float = 0.5, gamma: float = 2.0, eps: float = 1e-12) -> None:
+    def __init__(
+        self,
+        alpha: float = 0.5,
+        gamma: float = 2.0,
+        eps: float = 1e-12,
+        outline_weight: float = 0.0,
+        outline_width: int = 2,
+    ) -> None:
         super().__init__()
         self.alpha = alpha
         self.gamma = gamma
         self.eps = eps
+        self.outline_weight = outline_weight
+        self.outline_width = outline_width
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
@@ -50,7 +63,22 @@ class NormalizedFocalLoss(nn.Module):
 
         per_pixel = -alpha * focal * log_p_t
         dims = tuple(range(1, logits.dim()))
+        if self.outline_weight > 0:
+            weight = 1 + self.outline_weight * outline_band(target, self.outline_width) * valid
+            per_pixel = per_pixel * weight
+            valid = valid * weight
         return per_pixel.sum(dim=dims) / (valid.sum(dim=dims) + self.eps)
+
+
+def outline_band(target: torch.Tensor, width: int) -> torch.Tensor:
+    """1.0 where a ``(2 width + 1)``-pixel square holds both object and background pixels of
+    ``target`` ``[B, 1, H, W]`` (ignore pixels are neither), else 0.0."""
+    size = 2 * width + 1
+    positive = (target > 0).float()
+    negative = (target == 0).float()
+    near_object = F.max_pool2d(positive, size, stride=1, padding=width)
+    near_background = F.max_pool2d(negative, size, stride=1, padding=width)
+    return near_object * near_background
 
 
 class SigmoidBCELoss(nn.Module):

@@ -103,7 +103,12 @@ class Trainer:
         self.net = wrap_model(TrainForward(self.model, with_aux), self.ctx, self.device)
         self.optimizer = self._make_optimizer()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
-        self.focal = NormalizedFocalLoss(config.loss.focal_alpha, config.loss.focal_gamma)
+        self.focal = NormalizedFocalLoss(
+            config.loss.focal_alpha,
+            config.loss.focal_gamma,
+            outline_weight=config.loss.outline_weight,
+            outline_width=config.loss.outline_width,
+        )
         self.aux = SigmoidBCELoss() if with_aux else None
         self.dataset = build_click_dataset(
             config.data, config.sampler, config.augment, tp.seed, source
