@@ -62,12 +62,13 @@ class NormalizedFocalLoss(nn.Module):
         focal = focal * norm.detach()
 
         per_pixel = -alpha * focal * log_p_t
-        dims = tuple(range(1, logits.dim()))
+        count = valid  # what the sum is divided by: the (weighted) number of valid pixels
         if self.outline_weight > 0:
-            weight = 1 + self.outline_weight * outline_band(target, self.outline_width) * valid
+            weight = 1 + self.outline_weight * outline_band(target, self.outline_width)
             per_pixel = per_pixel * weight
-            valid = valid * weight
-        return per_pixel.sum(dim=dims) / (valid.sum(dim=dims) + self.eps)
+            count = valid * weight
+        dims = tuple(range(1, logits.dim()))
+        return per_pixel.sum(dim=dims) / (count.sum(dim=dims) + self.eps)
 
 
 def outline_band(target: torch.Tensor, width: int) -> torch.Tensor:
